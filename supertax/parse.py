@@ -1,0 +1,199 @@
+"""Turn one YAML file into a ``SuperTaxonomy`` or ``Taxonomy``, reporting every problem.
+
+Only what one file can tell is checked here (shape, types, names, weights,
+duplicates inside the file); checks across files live in ``supertax.validate``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from supertax.diagnostics import ERROR, WARNING, Diagnostic
+from supertax.taxonomy import DataSource, Label, Taxonomy
+from supertax.tree import SuperClass, SuperTaxonomy
+from supertax.yamlpos import Map, Pos, Seq, YamlSyntaxError, load_yaml
+
+KINDS = ("super-taxonomy", "taxonomy")
+
+
+class _Reader:
+    """Collects diagnostics while reading values out of positioned YAML."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, pos: Pos, message: str) -> None:
+        self.diagnostics.append(Diagnostic(pos, ERROR, message))
+
+    def warning(self, pos: Pos, message: str) -> None:
+        self.diagnostics.append(Diagnostic(pos, WARNING, message))
+
+    def mapping(self, value: Any, pos: Pos, what: str) -> Map | None:
+        if not isinstance(value, Map):
+            self.error(pos, f"{what} must be a mapping, got {_type_name(value)}")
+            return None
+        for key, key_pos in value.duplicate_keys:
+            self.error(key_pos, f"duplicate key {key!r} in {what}")
+        return value
+
+    def required(self, m: Map, key: str, what: str) -> Any:
+        if key not in m:
+            self.error(m.pos, f"missing required key {key!r} in {what}")
+        return m.get(key)
+
+    def name(self, m: Map, key: str, what: str) -> str | None:
+        """A required, non-empty string."""
+        if key not in m:
+            self.error(m.pos, f"missing required key {key!r} in {what}")
+            return None
+        value = m[key]
+        if not isinstance(value, str):
+            self.error(m.at(key), f"{what} {key} must be a string, got {_type_name(value)} {value!r}")
+            return None
+        if not value.strip():
+            self.error(m.at(key), f"{what} {key} must not be empty")
+            return None
+        return value
+
+    def weight(self, m: Map, key: str, what: str) -> float:
+        """An optional positive finite number, 1.0 when absent."""
+        if key not in m:
+            return 1.0
+        value = m[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value <= 0:
+            self.error(m.at(key), f"{what} {key} must be a positive finite number, got {value!r}")
+            return 1.0
+        return float(value)
+
+    def sequence(self, m: Map, key: str, what: str, required: bool = True) -> Seq:
+        if key not in m:
+            if required:
+                self.error(m.pos, f"missing required key {key!r} in {what}")
+            return _empty_seq(m.pos)
+        value = m[key]
+        if value is None and not required:
+            return _empty_seq(m.at(key))
+        if not isinstance(value, Seq):
+            self.error(m.at(key), f"{what} {key} must be a list, got {_type_name(value)}")
+            return _empty_seq(m.at(key))
+        return value
+
+
+def _empty_seq(pos: Pos) -> Seq:
+    seq = Seq()
+    seq.pos, seq.item_pos = pos, []
+    return seq
+
+
+def _type_name(value: Any) -> str:
+    return {Map: "a mapping", Seq: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _read_classes(r: _Reader, seq: Seq, seen: dict[str, Pos]) -> list[SuperClass]:
+    out = []
+    for item, pos in zip(seq, seq.item_pos):
+        m = r.mapping(item, pos, "class")
+        if m is None:
+            continue
+        name = r.name(m, "name", "class")
+        exhaustive = m.get("exhaustive", False)
+        if not isinstance(exhaustive, bool):
+            r.error(m.at("exhaustive"), f"class exhaustive must be true or false, got {exhaustive!r}")
+            exhaustive = False
+        if name is not None and name in seen:
+            r.error(m.at("name"), f"duplicate class name {name!r} in super-taxonomy "
+                    f"(first defined at line {seen[name].line})")
+            name = None
+        if name is not None:
+            seen[name] = m.at("name")
+        children = _read_classes(r, r.sequence(m, "children", "class", required=False), seen)
+        if exhaustive and not children:
+            r.warning(m.at("exhaustive"), f"class {name!r} is marked exhaustive but has no children")
+        if name is not None:
+            out.append(SuperClass(name, exhaustive, children, m.at("name")))
+    return out
+
+
+def _read_super(r: _Reader, m: Map, path: str) -> SuperTaxonomy:
+    name = r.name(m, "name", "super-taxonomy")
+    classes = r.sequence(m, "classes", "super-taxonomy")
+    if "classes" in m and not classes:
+        r.error(classes.pos, "super-taxonomy has no classes")
+    return SuperTaxonomy(name or "", _read_classes(r, classes, {}), path, m.pos)
+
+
+def _read_label(r: _Reader, m: Map) -> Label | None:
+    name = r.name(m, "name", "label")
+    if "maps_to" not in m:
+        r.error(m.pos, "missing required key 'maps_to' in label (use null for labels outside "
+                       "the super-taxonomy)")
+        return None
+    maps_to = m["maps_to"]
+    if maps_to is not None and (not isinstance(maps_to, str) or not maps_to.strip()):
+        r.error(m.at("maps_to"), f"label maps_to must be a class name or null, got {maps_to!r}")
+        return None
+    weight = r.weight(m, "box_weight", "label")
+    return None if name is None else Label(name, maps_to, weight, m.at("name"))
+
+
+def _read_data(r: _Reader, seq: Seq, base: Path) -> list[DataSource]:
+    out = []
+    for item, pos in zip(seq, seq.item_pos):
+        m = r.mapping(item, pos, "data entry")
+        if m is None:
+            continue
+        ann, images = r.name(m, "annotations", "data entry"), r.name(m, "images", "data entry")
+        if ann is not None and images is not None:
+            out.append(DataSource(str((base / ann).resolve()), str((base / images).resolve())))
+    return out
+
+
+def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
+    name = r.name(m, "name", "taxonomy")
+    sup = r.name(m, "super_taxonomy", "taxonomy")
+    labels, seen = [], {}
+    label_seq = r.sequence(m, "labels", "taxonomy")
+    for item, pos in zip(label_seq, label_seq.item_pos):
+        lm = r.mapping(item, pos, "label")
+        label = _read_label(r, lm) if lm is not None else None
+        if label is None:
+            continue
+        if label.name in seen:
+            r.error(label.pos, f"duplicate label name {label.name!r} in taxonomy "
+                    f"(first defined at line {seen[label.name].line})")
+            continue
+        seen[label.name] = label.pos
+        labels.append(label)
+    weight = r.weight(m, "sampling_weight", "taxonomy")
+    data = _read_data(r, r.sequence(m, "data", "taxonomy", required=False), Path(path).parent)
+    return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos)
+
+
+def parse_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
+    """Read one file. Returns the object (None if it could not be built) and its diagnostics.
+
+    An object is returned only when the file has no errors.
+    """
+    r, file = _Reader(), str(path)
+    try:
+        doc, pos = load_yaml(path)
+    except YamlSyntaxError as exc:
+        return None, [Diagnostic(exc.pos, ERROR, exc.message)]
+    except OSError as exc:
+        return None, [Diagnostic(Pos(file, 1, 1), ERROR, f"cannot read file: {exc.strerror or exc}")]
+    m = r.mapping(doc, pos, "a taxonomy file")
+    if m is None:
+        return None, r.diagnostics
+    kind = r.required(m, "kind", "taxonomy file")
+    if kind == "super-taxonomy":
+        obj = _read_super(r, m, file)
+    elif kind == "taxonomy":
+        obj = _read_taxonomy(r, m, file)
+    else:
+        if "kind" in m:
+            r.error(m.at("kind"), f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        obj = None
+    return (None if any(d.severity == ERROR for d in r.diagnostics) else obj), r.diagnostics

@@ -1,0 +1,167 @@
+"""Load taxonomy files into one resolved, checked ``TaxonomySet``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
+from supertax.parse import parse_file
+from supertax.taxonomy import Coverage, Taxonomy, coverage, label_columns, label_mask
+from supertax.tree import SuperTaxonomy, SuperClass
+from supertax.validate import check_all
+from supertax.yamlpos import Pos
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: list[str | Path]) -> list[Path]:
+    """YAML files named by ``paths`` (files, or folders searched recursively), sorted per folder.
+
+    Raises ``FileNotFoundError`` naming the first path that does not exist.
+    """
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return list(dict.fromkeys(files))
+
+
+@dataclass
+class Validation:
+    """Everything read from a set of files, valid or not."""
+
+    supers: list[SuperTaxonomy] = field(default_factory=list)
+    taxonomies: list[Taxonomy] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def validate_files(paths: list[str | Path]) -> Validation:
+    """Parse and cross-check every file; never raises for bad content (only for missing paths)."""
+    out = Validation()
+    for f in discover(paths):
+        obj, diags = parse_file(f)
+        out.diagnostics += diags
+        if isinstance(obj, SuperTaxonomy):
+            out.supers.append(obj)
+        elif isinstance(obj, Taxonomy):
+            out.taxonomies.append(obj)
+    out.diagnostics += check_all(out.supers, out.taxonomies)
+    return out
+
+
+@dataclass
+class TaxonomySet:
+    """One super-taxonomy and the customer taxonomies mapped into it.
+
+    ``masks`` is [T, K] bool (True = labeled), in ``taxonomies`` order.
+    """
+
+    super: SuperTaxonomy
+    taxonomies: list[Taxonomy]
+
+    @property
+    def num_classes(self) -> int:
+        return self.super.num_classes
+
+    @property
+    def names(self) -> list[str]:
+        return self.super.names
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Taxonomy name -> row of ``masks``."""
+        return {t.name: i for i, t in enumerate(self.taxonomies)}
+
+    def taxonomy(self, name: str) -> Taxonomy:
+        if name not in self.index:
+            raise KeyError(f"unknown taxonomy {name!r}; known: {', '.join(self.index)}")
+        return self.taxonomies[self.index[name]]
+
+    @cached_property
+    def masks(self) -> np.ndarray:
+        """[T, K] bool: True where taxonomy t labels class k."""
+        return np.stack([label_mask(t, self.super) for t in self.taxonomies]) if self.taxonomies \
+            else np.zeros((0, self.num_classes), dtype=bool)
+
+    def label_mask(self, name: str) -> np.ndarray:
+        """[K] bool for one taxonomy: True = labeled."""
+        return self.masks[self.index[name]]
+
+    def missing_classes(self, name: str) -> list[str]:
+        return [self.names[j] for j in np.flatnonzero(~self.label_mask(name))]
+
+    def coverage(self) -> dict[str, list[Coverage]]:
+        return {t.name: coverage(t, self.super) for t in self.taxonomies}
+
+    def label_columns(self, name: str) -> dict[str, int | None]:
+        return label_columns(self.taxonomy(name), self.super)
+
+    @property
+    def ancestors(self) -> np.ndarray:
+        """[K, K] bool, see ``SuperTaxonomy.ancestors``."""
+        return self.super.ancestors
+
+    def to_dict(self) -> dict:
+        """Plain data: enough to rebuild the set (``from_dict``) and to hash it."""
+        return {"super_taxonomy": self.super.to_dict(),
+                "taxonomies": [t.to_dict() for t in self.taxonomies]}
+
+    @cached_property
+    def hash(self) -> str:
+        """Content hash of the resolved super-taxonomy (class order included) and taxonomies."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TaxonomySet":
+        """Inverse of ``to_dict`` (data sources are not kept)."""
+        from supertax.taxonomy import Label
+
+        def node(nd: dict) -> SuperClass:
+            return SuperClass(nd["name"], nd.get("exhaustive", False),
+                              [node(c) for c in nd.get("children", [])])
+
+        s = d["super_taxonomy"]
+        sup = SuperTaxonomy(s["name"], [node(c) for c in s["classes"]])
+        taxes = [Taxonomy(t["name"], t["super_taxonomy"],
+                          [Label(x["name"], x["maps_to"], x["box_weight"]) for x in t["labels"]],
+                          t["sampling_weight"]) for t in d["taxonomies"]]
+        return cls(sup, taxes)
+
+
+def load(paths: list[str | Path], super_name: str | None = None) -> TaxonomySet:
+    """Load, validate and resolve taxonomy files into one ``TaxonomySet``.
+
+    Raises ``TaxonomyError`` (all problems listed) when a file is invalid, or
+    when the files hold several super-taxonomies and ``super_name`` does not pick one.
+    """
+    v = validate_files(paths)
+    if not v.ok:
+        raise TaxonomyError(v.diagnostics)
+    where = Pos(", ".join(map(str, paths)), 1, 1)
+    if super_name is not None:
+        supers = [s for s in v.supers if s.name == super_name]
+    else:
+        supers = v.supers
+    if len(supers) != 1:
+        found = ", ".join(s.name for s in v.supers) or "none"
+        raise TaxonomyError([Diagnostic(where, ERROR, f"expected exactly one super-taxonomy"
+                                        f"{f' named {super_name!r}' if super_name else ''}, "
+                                        f"found: {found}")])
+    sup = supers[0]
+    taxes = sorted((t for t in v.taxonomies if t.super_taxonomy == sup.name), key=lambda t: t.name)
+    return TaxonomySet(sup, taxes)

@@ -1,0 +1,111 @@
+"""YAML loading that remembers where every value came from.
+
+Validation messages must point at ``file:line:col`` so users can jump to the
+problem. PyYAML's composer keeps marks on nodes; this module turns the node
+tree into plain Python values (``Map`` / ``Seq`` / scalars) that carry their
+1-based positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A 1-based position in a file."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Map(dict):
+    """A YAML mapping; ``pos`` is its own position, ``key_pos[k]`` / ``value_pos[k]`` its entries'."""
+
+    pos: Pos
+    key_pos: dict
+    value_pos: dict
+    duplicate_keys: list
+
+    def at(self, key: str) -> Pos:
+        """Position of the value under ``key`` or, if absent, of the mapping itself."""
+        return self.value_pos.get(key, self.pos)
+
+
+class Seq(list):
+    """A YAML sequence; ``item_pos[i]`` is the position of item ``i``."""
+
+    pos: Pos
+    item_pos: list
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, pos: Pos, message: str):
+        super().__init__(f"{pos}: {message}")
+        self.pos = pos
+        self.message = message
+
+
+def _pos(file: str, node: yaml.Node) -> Pos:
+    return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _convert(file: str, node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = Map()
+        out.pos, out.key_pos, out.value_pos, out.duplicate_keys = _pos(file, node), {}, {}, []
+        for key_node, value_node in node.value:
+            key = _convert(file, key_node, loader)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                key = str(key)
+            if key in out:
+                out.duplicate_keys.append((key, _pos(file, key_node)))
+            out[key] = _convert(file, value_node, loader)
+            out.key_pos[key] = _pos(file, key_node)
+            out.value_pos[key] = _pos(file, value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = Seq(_convert(file, item, loader) for item in node.value)
+        seq.pos, seq.item_pos = _pos(file, node), [_pos(file, item) for item in node.value]
+        return seq
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml(path: Path | str) -> tuple[Any, Pos]:
+    """Parse one YAML file into positioned values.
+
+    Raises ``YamlSyntaxError`` (with the position of the problem) for bad UTF-8,
+    bad YAML syntax, or a file holding more than one document. Returns
+    ``(value, pos_of_document)``; an empty file gives ``None``.
+    """
+    file = str(path)
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlSyntaxError(Pos(file, line, col), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Pos(file, 1, 1)
+        return _convert(file, node, loader), _pos(file, node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise YamlSyntaxError(where, f"YAML syntax error: {what}")
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(Pos(file, 1, 1), f"YAML error: {exc}")
+    finally:
+        loader.dispose()
