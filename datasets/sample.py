@@ -30,3 +30,4 @@ class Sample:
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [R, 4]
     source_image_id: int = -1           # id in the customer's COCO file
     source_ann_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # [G]
+    content_hash: str = ""              # hex digest of the image file's bytes ("" if not computed)
