@@ -10,12 +10,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from supertax.diagnostics import ERROR, WARNING, Diagnostic
+from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
 from supertax.taxonomy import DataSource, Label, Taxonomy
 from supertax.tree import SuperClass, SuperTaxonomy
 from supertax.yamlpos import Map, Pos, Seq, YamlSyntaxError, load_yaml
 
 KINDS = ("super-taxonomy", "taxonomy")
+# The keys each mapping may hold; others get a warning (a typo would otherwise be ignored).
+SUPER_KEYS = ("kind", "name", "classes")
+CLASS_KEYS = ("name", "exhaustive", "children")
+TAXONOMY_KEYS = ("kind", "name", "super_taxonomy", "labels", "sampling_weight", "data")
+LABEL_KEYS = ("name", "maps_to", "box_weight")
+DATA_KEYS = ("annotations", "images")
 
 
 class _Reader:
@@ -30,13 +36,22 @@ class _Reader:
     def warning(self, pos: Pos, message: str) -> None:
         self.diagnostics.append(Diagnostic(pos, WARNING, message))
 
-    def mapping(self, value: Any, pos: Pos, what: str) -> Map | None:
+    def mapping(self, value: Any, pos: Pos, what: str, keys: tuple[str, ...] = ()) -> Map | None:
+        """``value`` if it is a mapping; with ``keys``, warns about any other key."""
         if not isinstance(value, Map):
             self.error(pos, f"{what} must be a mapping, got {_type_name(value)}")
             return None
         for key, key_pos in value.duplicate_keys:
             self.error(key_pos, f"duplicate key {key!r} in {what}")
+        if keys:
+            self.known_keys(value, keys, what)
         return value
+
+    def known_keys(self, m: Map, keys: tuple[str, ...], what: str) -> None:
+        for key in m:
+            if key not in keys:
+                self.warning(m.key_pos[key], f"unknown key {key!r} in {what} (ignored; known: "
+                             f"{', '.join(keys)}){did_you_mean(key, list(keys))}")
 
     def required(self, m: Map, key: str, what: str) -> Any:
         if key not in m:
@@ -50,7 +65,8 @@ class _Reader:
             return None
         value = m[key]
         if not isinstance(value, str):
-            self.error(m.at(key), f"{what} {key} must be a string, got {_type_name(value)} {value!r}")
+            got = f"{_type_name(value)} {value!r}"
+            self.error(m.at(key), f"{what} {key} must be a string, got {got}")
             return None
         if not value.strip():
             self.error(m.at(key), f"{what} {key} must not be empty")
@@ -74,7 +90,7 @@ class _Reader:
                 self.error(m.pos, f"missing required key {key!r} in {what}")
             return _empty_seq(m.pos)
         value = m[key]
-        if value is None and not required:
+        if value is None and not required:  # `data:` with nothing after it
             return _empty_seq(m.at(key))
         if not isinstance(value, Seq):
             self.error(m.at(key), f"{what} {key} must be a list, got {_type_name(value)}")
@@ -89,19 +105,21 @@ def _empty_seq(pos: Pos) -> Seq:
 
 
 def _type_name(value: Any) -> str:
-    return {Map: "a mapping", Seq: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+    names = {Map: "a mapping", Seq: "a list", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _read_classes(r: _Reader, seq: Seq, seen: dict[str, Pos]) -> list[SuperClass]:
     out = []
     for item, pos in zip(seq, seq.item_pos):
-        m = r.mapping(item, pos, "class")
+        m = r.mapping(item, pos, "class", CLASS_KEYS)
         if m is None:
             continue
         name = r.name(m, "name", "class")
         exhaustive = m.get("exhaustive", False)
         if not isinstance(exhaustive, bool):
-            r.error(m.at("exhaustive"), f"class exhaustive must be true or false, got {exhaustive!r}")
+            r.error(m.at("exhaustive"),
+                    f"class exhaustive must be true or false, got {exhaustive!r}")
             exhaustive = False
         if name is not None and name in seen:
             r.error(m.at("name"), f"duplicate class name {name!r} in super-taxonomy "
@@ -110,8 +128,9 @@ def _read_classes(r: _Reader, seq: Seq, seen: dict[str, Pos]) -> list[SuperClass
         if name is not None:
             seen[name] = m.at("name")
         children = _read_classes(r, r.sequence(m, "children", "class", required=False), seen)
-        if exhaustive and not children:
-            r.warning(m.at("exhaustive"), f"class {name!r} is marked exhaustive but has no children")
+        if exhaustive and not children and name is not None:
+            r.warning(m.at("exhaustive"),
+                      f"class {name!r} is marked exhaustive but has no children")
         if name is not None:
             out.append(SuperClass(name, exhaustive, children, m.at("name")))
     return out
@@ -120,9 +139,9 @@ def _read_classes(r: _Reader, seq: Seq, seen: dict[str, Pos]) -> list[SuperClass
 def _read_super(r: _Reader, m: Map, path: str) -> SuperTaxonomy:
     name = r.name(m, "name", "super-taxonomy")
     classes = r.sequence(m, "classes", "super-taxonomy")
-    if "classes" in m and not classes:
+    if isinstance(m.get("classes"), Seq) and not classes:
         r.error(classes.pos, "super-taxonomy has no classes")
-    return SuperTaxonomy(name or "", _read_classes(r, classes, {}), path, m.pos)
+    return SuperTaxonomy(name or "", _read_classes(r, classes, {}), path, m.pos, dict(m.value_pos))
 
 
 def _read_label(r: _Reader, m: Map) -> Label | None:
@@ -136,13 +155,13 @@ def _read_label(r: _Reader, m: Map) -> Label | None:
         r.error(m.at("maps_to"), f"label maps_to must be a class name or null, got {maps_to!r}")
         return None
     weight = r.weight(m, "box_weight", "label")
-    return None if name is None else Label(name, maps_to, weight, m.at("name"))
+    return None if name is None else Label(name, maps_to, weight, m.at("name"), m.at("maps_to"))
 
 
 def _read_data(r: _Reader, seq: Seq, base: Path) -> list[DataSource]:
     out = []
     for item, pos in zip(seq, seq.item_pos):
-        m = r.mapping(item, pos, "data entry")
+        m = r.mapping(item, pos, "data entry", DATA_KEYS)
         if m is None:
             continue
         ann, images = r.name(m, "annotations", "data entry"), r.name(m, "images", "data entry")
@@ -156,8 +175,10 @@ def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
     sup = r.name(m, "super_taxonomy", "taxonomy")
     labels, seen = [], {}
     label_seq = r.sequence(m, "labels", "taxonomy")
+    if isinstance(m.get("labels"), Seq) and not label_seq:
+        r.warning(label_seq.pos, "taxonomy has no labels: its images will train no class")
     for item, pos in zip(label_seq, label_seq.item_pos):
-        lm = r.mapping(item, pos, "label")
+        lm = r.mapping(item, pos, "label", LABEL_KEYS)
         label = _read_label(r, lm) if lm is not None else None
         if label is None:
             continue
@@ -169,31 +190,42 @@ def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
         labels.append(label)
     weight = r.weight(m, "sampling_weight", "taxonomy")
     data = _read_data(r, r.sequence(m, "data", "taxonomy", required=False), Path(path).parent)
-    return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos)
+    return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos, dict(m.value_pos))
 
 
 def parse_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
     """Read one file. Returns the object (None if it could not be built) and its diagnostics.
 
-    An object is returned only when the file has no errors.
+    An object is returned only when the file has no errors. Raises ``OSError``
+    when the file cannot be read (an I/O problem, not a content problem).
+    """
+    obj, diagnostics = read_file(path)
+    return (None if has_errors(diagnostics) else obj), diagnostics
+
+
+def read_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
+    """Like ``parse_file``, but returns what could be read even when the file has errors.
+
+    Such a partial object lacks the invalid parts (e.g. a label with a bad name);
+    it serves only to report more problems at once, never to train on.
     """
     r, file = _Reader(), str(path)
     try:
         doc, pos = load_yaml(path)
     except YamlSyntaxError as exc:
         return None, [Diagnostic(exc.pos, ERROR, exc.message)]
-    except OSError as exc:
-        return None, [Diagnostic(Pos(file, 1, 1), ERROR, f"cannot read file: {exc.strerror or exc}")]
     m = r.mapping(doc, pos, "a taxonomy file")
     if m is None:
         return None, r.diagnostics
     kind = r.required(m, "kind", "taxonomy file")
+    obj: SuperTaxonomy | Taxonomy | None = None
     if kind == "super-taxonomy":
+        r.known_keys(m, SUPER_KEYS, "super-taxonomy file")
         obj = _read_super(r, m, file)
     elif kind == "taxonomy":
+        r.known_keys(m, TAXONOMY_KEYS, "taxonomy file")
         obj = _read_taxonomy(r, m, file)
-    else:
-        if "kind" in m:
-            r.error(m.at("kind"), f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-        obj = None
-    return (None if any(d.severity == ERROR for d in r.diagnostics) else obj), r.diagnostics
+    elif "kind" in m:
+        r.error(m.at("kind"), f"unknown kind {kind!r}; expected one of "
+                f"{', '.join(KINDS)}{did_you_mean(kind, list(KINDS))}")
+    return obj, r.diagnostics

@@ -29,7 +29,8 @@ class Label:
     name: str
     maps_to: str | None
     box_weight: float = 1.0
-    pos: Pos | None = None
+    pos: Pos | None = None  # of the name
+    maps_to_pos: Pos | None = None
 
 
 @dataclass
@@ -50,7 +51,8 @@ class Taxonomy:
     sampling_weight: float = 1.0
     data: list[DataSource] = field(default_factory=list)
     path: str | None = None
-    pos: Pos | None = None
+    pos: Pos | None = None  # of the document
+    value_pos: dict[str, Pos] = field(default_factory=dict, repr=False)  # top-level key -> value
 
     def label(self, name: str) -> Label | None:
         return next((lab for lab in self.labels if lab.name == name), None)
@@ -70,7 +72,7 @@ class Coverage(str, Enum):
     """How a taxonomy covers one super class (a cell of the coverage matrix)."""
 
     LABELED = "labeled"
-    COARSE = "coarse"      # not labeled itself, but an ancestor is: the customer never tells it apart
+    COARSE = "coarse"  # not labeled itself, but an ancestor is: the customer never tells it apart
     MISSING = "missing"
 
 
@@ -113,4 +115,5 @@ def coverage(tax: Taxonomy, sup: SuperTaxonomy) -> list[Coverage]:
 
 def label_columns(tax: Taxonomy, sup: SuperTaxonomy) -> dict[str, int | None]:
     """Customer label name -> super-taxonomy column (None for ``maps_to: null``)."""
-    return {lab.name: (None if lab.maps_to is None else sup.column[lab.maps_to]) for lab in tax.labels}
+    return {lab.name: None if lab.maps_to is None else sup.column[lab.maps_to]
+            for lab in tax.labels}

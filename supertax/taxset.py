@@ -11,20 +11,23 @@ from pathlib import Path
 import numpy as np
 
 from supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
-from supertax.parse import parse_file
-from supertax.taxonomy import Coverage, Taxonomy, coverage, label_columns, label_mask
+from supertax.parse import read_file
+from supertax.taxonomy import Coverage, Label, Taxonomy, coverage, label_columns, label_mask
 from supertax.tree import SuperTaxonomy, SuperClass
-from supertax.validate import check_all
+from supertax.validate import check_all, check_partial
 from supertax.yamlpos import Pos
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def discover(paths: list[str | Path]) -> list[Path]:
+def discover(paths: str | Path | list[str | Path]) -> list[Path]:
     """YAML files named by ``paths`` (files, or folders searched recursively), sorted per folder.
 
+    A file named twice (also through another spelling of its path) is kept once.
     Raises ``FileNotFoundError`` naming the first path that does not exist.
     """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -33,7 +36,10 @@ def discover(paths: list[str | Path]) -> list[Path]:
             files.append(p)
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")
-    return list(dict.fromkeys(files))
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
 
 
 @dataclass
@@ -44,22 +50,48 @@ class Validation:
     taxonomies: list[Taxonomy] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
+    files: list[Path] = field(default_factory=list)
+
     @property
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
 
+    def sets(self) -> list["TaxonomySet"]:
+        """One ``TaxonomySet`` per super-taxonomy (the first of a name), in file order.
 
-def validate_files(paths: list[str | Path]) -> Validation:
-    """Parse and cross-check every file; never raises for bad content (only for missing paths)."""
-    out = Validation()
-    for f in discover(paths):
-        obj, diags = parse_file(f)
+        Each holds the taxonomies mapped into it, sorted by name. Super-taxonomies
+        and taxonomies from files with errors are left out, so on invalid input
+        these show what is usable, not everything.
+        """
+        bad = {d.pos.file for d in self.diagnostics if d.severity == ERROR}
+        supers: dict[str, SuperTaxonomy] = {}
+        for sup in self.supers:
+            if sup.path not in bad:
+                supers.setdefault(sup.name, sup)
+        return [TaxonomySet(sup, sorted((t for t in self.taxonomies if t.path not in bad
+                                         and t.super_taxonomy == sup.name), key=lambda t: t.name))
+                for sup in supers.values()]
+
+
+def validate_files(paths: str | Path | list[str | Path]) -> Validation:
+    """Parse and cross-check every file; never raises for bad content.
+
+    Raises ``OSError`` for I/O problems: a path that does not exist
+    (``FileNotFoundError``) or a file that cannot be read.
+    """
+    out, partial = Validation(files=discover(paths)), []
+    for f in out.files:
+        obj, diags = read_file(f)
         out.diagnostics += diags
-        if isinstance(obj, SuperTaxonomy):
+        if has_errors(diags):
+            partial += [obj] if isinstance(obj, Taxonomy) else []
+        elif isinstance(obj, SuperTaxonomy):
             out.supers.append(obj)
         elif isinstance(obj, Taxonomy):
             out.taxonomies.append(obj)
-    out.diagnostics += check_all(out.supers, out.taxonomies)
+    complete = len(out.supers) + len(out.taxonomies) == len(out.files)
+    out.diagnostics += check_all(out.supers, out.taxonomies, complete)
+    out.diagnostics += check_partial(partial, out.supers)
     return out
 
 
@@ -99,6 +131,7 @@ class TaxonomySet:
 
     def label_mask(self, name: str) -> np.ndarray:
         """[K] bool for one taxonomy: True = labeled."""
+        self.taxonomy(name)  # KeyError naming the known taxonomies
         return self.masks[self.index[name]]
 
     def missing_classes(self, name: str) -> list[str]:
@@ -129,7 +162,6 @@ class TaxonomySet:
     @classmethod
     def from_dict(cls, d: dict) -> "TaxonomySet":
         """Inverse of ``to_dict`` (data sources are not kept)."""
-        from supertax.taxonomy import Label
 
         def node(nd: dict) -> SuperClass:
             return SuperClass(nd["name"], nd.get("exhaustive", False),
@@ -143,25 +175,23 @@ class TaxonomySet:
         return cls(sup, taxes)
 
 
-def load(paths: list[str | Path], super_name: str | None = None) -> TaxonomySet:
-    """Load, validate and resolve taxonomy files into one ``TaxonomySet``.
+def load(paths: str | Path | list[str | Path], super_name: str | None = None) -> TaxonomySet:
+    """Load, validate and resolve taxonomy files (or folders) into one ``TaxonomySet``.
 
     Raises ``TaxonomyError`` (all problems listed) when a file is invalid, or
-    when the files hold several super-taxonomies and ``super_name`` does not pick one.
+    when the files hold several super-taxonomies and ``super_name`` does not pick
+    one; ``OSError`` when a path does not exist or a file cannot be read.
     """
     v = validate_files(paths)
     if not v.ok:
         raise TaxonomyError(v.diagnostics)
-    where = Pos(", ".join(map(str, paths)), 1, 1)
-    if super_name is not None:
-        supers = [s for s in v.supers if s.name == super_name]
-    else:
-        supers = v.supers
-    if len(supers) != 1:
-        found = ", ".join(s.name for s in v.supers) or "none"
-        raise TaxonomyError([Diagnostic(where, ERROR, f"expected exactly one super-taxonomy"
-                                        f"{f' named {super_name!r}' if super_name else ''}, "
-                                        f"found: {found}")])
-    sup = supers[0]
-    taxes = sorted((t for t in v.taxonomies if t.super_taxonomy == sup.name), key=lambda t: t.name)
-    return TaxonomySet(sup, taxes)
+    sets = v.sets()
+    picked = [s for s in sets if super_name in (None, s.super.name)]
+    if len(picked) != 1:
+        where = Pos(", ".join(map(str, v.files)) or "<no files>", 1, 1)
+        found = ", ".join(s.super.name for s in sets) or "none"
+        named = f" named {super_name!r}" if super_name else ""
+        raise TaxonomyError([Diagnostic(where, ERROR, "expected exactly one super-taxonomy"
+                                        f"{named}, "
+                                        f"found: {found}; pass super_name to pick one")])
+    return picked[0]

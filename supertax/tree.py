@@ -35,7 +35,8 @@ class SuperTaxonomy:
     name: str
     roots: list[SuperClass]
     path: str | None = None
-    pos: Pos | None = None
+    pos: Pos | None = None  # of the document
+    value_pos: dict[str, Pos] = field(default_factory=dict, repr=False)  # top-level key -> value
 
     @cached_property
     def nodes(self) -> list[SuperClass]:

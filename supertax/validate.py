@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
-from supertax.diagnostics import ERROR, WARNING, Diagnostic
-from supertax.taxonomy import Taxonomy, label_mask, mapped_columns
+from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
+from supertax.taxonomy import Label, Taxonomy, label_mask
 from supertax.tree import SuperTaxonomy
 from supertax.yamlpos import Pos
 
 
-def _closest(name: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    if not match:
-        match = [c for c in choices if c.lower() == name.lower()]
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _where(obj: SuperTaxonomy | Taxonomy) -> Pos:
+def _where(obj: SuperTaxonomy | Taxonomy, key: str | None = None) -> Pos:
+    """Position of the top-level value ``key`` in ``obj``'s file, else of the document."""
+    if key in obj.value_pos:
+        return obj.value_pos[key]
     return obj.pos or Pos(obj.path or "<memory>", 1, 1)
 
 
-def check_supers(supers: list[SuperTaxonomy]) -> list[Diagnostic]:
-    """Two super-taxonomies may not share a name."""
+def _label_where(lab: Label, tax: Taxonomy) -> Pos:
+    return lab.maps_to_pos or lab.pos or _where(tax)
+
+
+def check_unique_names(objs: list[SuperTaxonomy] | list[Taxonomy], what: str) -> list[Diagnostic]:
+    """Two super-taxonomies (or two taxonomies) may not share a name; the later one is flagged."""
     out, seen = [], {}
-    for sup in supers:
-        if sup.name in seen:
-            out.append(Diagnostic(_where(sup), ERROR, f"super-taxonomy name {sup.name!r} is already "
-                                  f"used by {seen[sup.name].path}"))
-        else:
-            seen[sup.name] = sup
+    for obj in objs:
+        if obj.name in seen:
+            out.append(Diagnostic(_where(obj, "name"), ERROR, f"{what} name {obj.name!r} is "
+                                  f"already used by {seen[obj.name].path}"))
+        seen.setdefault(obj.name, obj)
     return out
 
 
@@ -39,44 +36,60 @@ def check_taxonomy(tax: Taxonomy, sup: SuperTaxonomy | None, supers: list[str]) 
     """References of one taxonomy, and labels that clash when reported back."""
     if sup is None:
         known = ", ".join(supers) or "none loaded"
-        return [Diagnostic(_where(tax), ERROR, f"unknown super-taxonomy {tax.super_taxonomy!r} "
-                           f"(known: {known}){_closest(tax.super_taxonomy, supers)}")]
+        return [Diagnostic(_where(tax, "super_taxonomy"), ERROR,
+                           f"unknown super-taxonomy {tax.super_taxonomy!r} (known: {known})"
+                           f"{did_you_mean(tax.super_taxonomy, supers)}")]
     out, by_class = [], {}
     for lab in tax.labels:
         if lab.maps_to is None:
             continue
         if lab.maps_to not in sup.column:
-            out.append(Diagnostic(lab.pos or _where(tax), ERROR,
-                                  f"label {lab.name!r} maps_to {lab.maps_to!r}, which is not a class "
-                                  f"of super-taxonomy {sup.name!r}{_closest(lab.maps_to, sup.names)}"))
+            hint = did_you_mean(lab.maps_to, sup.names)
+            out.append(Diagnostic(_label_where(lab, tax), ERROR,
+                                  f"label {lab.name!r} maps_to {lab.maps_to!r}, which is not a "
+                                  f"class of super-taxonomy {sup.name!r}{hint}"))
         elif lab.maps_to in by_class:
-            out.append(Diagnostic(lab.pos or _where(tax), WARNING,
+            out.append(Diagnostic(_label_where(lab, tax), WARNING,
                                   f"labels {by_class[lab.maps_to]!r} and {lab.name!r} both map to "
-                                  f"{lab.maps_to!r}: ambiguous when reporting back in customer names"))
+                                  f"{lab.maps_to!r}: ambiguous when reporting back in customer "
+                                  "names"))
         else:
             by_class[lab.maps_to] = lab.name
     return out
 
 
+def _first_label_under(tax: Taxonomy, sup: SuperTaxonomy, j: int) -> Pos:
+    """Position of the first label of ``tax`` mapping to a strict descendant of column ``j``."""
+    for lab in tax.labels:
+        col = sup.column.get(lab.maps_to) if lab.maps_to is not None else None
+        if col is not None and col != j and sup.ancestors[col, j]:
+            return _label_where(lab, tax)
+    return _where(tax, "labels")
+
+
 def check_exhaustive(tax: Taxonomy, sup: SuperTaxonomy) -> list[Diagnostic]:
-    """Warn where ``exhaustive`` markings and a taxonomy's children coverage disagree."""
-    out, direct, labeled = [], mapped_columns(tax, sup), label_mask(tax, sup)
+    """Warn where ``exhaustive`` markings and a taxonomy's children coverage disagree.
+
+    An exhaustive parent with only some children labeled is flagged at the
+    taxonomy's label; a non-exhaustive parent with all children labeled at the
+    parent's name in the super-taxonomy.
+    """
+    out, labeled = [], label_mask(tax, sup)
     for j, kids in enumerate(sup.children):
         if not kids or labeled[j]:
             continue
-        n = int(labeled[kids].sum())
-        name, pos = sup.names[j], sup.nodes[j].pos or _where(sup)
+        n, name = int(labeled[kids].sum()), sup.names[j]
         if sup.exhaustive[j] and 0 < n < len(kids):
-            gaps = [sup.names[k] for k in kids if not labeled[k]]
-            out.append(Diagnostic(_where(tax), WARNING,
-                                  f"taxonomy {tax.name!r} labels only {n} of {len(kids)} children of "
-                                  f"exhaustive class {name!r} (not: {', '.join(gaps)}), so {name!r} "
-                                  "stays missing for it"))
-        elif not sup.exhaustive[j] and n == len(kids) and not direct[j]:
-            out.append(Diagnostic(pos, WARNING,
-                                  f"taxonomy {tax.name!r} labels every child of {name!r} but {name!r} "
-                                  "is not marked exhaustive; marking it would let this taxonomy's "
-                                  f"images also train the {name!r} column"))
+            gaps = ", ".join(sup.names[k] for k in kids if not labeled[k])
+            out.append(Diagnostic(_first_label_under(tax, sup, j), WARNING,
+                                  f"taxonomy {tax.name!r} labels only {n} of {len(kids)} children "
+                                  f"of exhaustive class {name!r} (not: {gaps}), so {name!r} stays "
+                                  "missing for it"))
+        elif not sup.exhaustive[j] and n == len(kids):
+            out.append(Diagnostic(sup.nodes[j].pos or _where(sup), WARNING,
+                                  f"taxonomy {tax.name!r} labels every child of {name!r} but "
+                                  f"{name!r} is not marked exhaustive; marking it would let this "
+                                  f"taxonomy's images also train the {name!r} column"))
     return out
 
 
@@ -86,29 +99,43 @@ def check_unlabeled_classes(sup: SuperTaxonomy, taxes: list[Taxonomy]) -> list[D
         return []
     any_labeled = np.logical_or.reduce([label_mask(t, sup) for t in taxes])
     return [Diagnostic(sup.nodes[j].pos or _where(sup), WARNING,
-                       f"class {sup.names[j]!r} is labeled by no taxonomy: it will never be trained")
+                       f"class {sup.names[j]!r} is labeled by no taxonomy: it will never be "
+                       "trained")
             for j in np.flatnonzero(~any_labeled)]
 
 
-def check_all(supers: list[SuperTaxonomy], taxes: list[Taxonomy]) -> list[Diagnostic]:
-    """Every cross-file check, in file order."""
-    out = check_supers(supers)
-    by_name = {s.name: s for s in supers}
-    names = list(by_name)
+def _first_by_name(supers: list[SuperTaxonomy]) -> dict[str, SuperTaxonomy]:
+    by_name: dict[str, SuperTaxonomy] = {}
+    for sup in supers:
+        by_name.setdefault(sup.name, sup)
+    return by_name
+
+
+def check_partial(taxes: list[Taxonomy], supers: list[SuperTaxonomy]) -> list[Diagnostic]:
+    """References of taxonomies read from files with other errors, to report all at once."""
+    by_name = _first_by_name(supers)
+    return [d for tax in taxes if tax.super_taxonomy
+            for d in check_taxonomy(tax, by_name.get(tax.super_taxonomy), list(by_name))]
+
+
+def check_all(supers: list[SuperTaxonomy], taxes: list[Taxonomy],
+              complete: bool = True) -> list[Diagnostic]:
+    """Every cross-file check.
+
+    The "labeled by no taxonomy" warnings need the whole picture: they are left
+    out when ``complete`` is False (some file could not be read into an object)
+    or when any error was found, since the broken file may label those classes.
+    """
+    out = check_unique_names(supers, "super-taxonomy") + check_unique_names(taxes, "taxonomy")
+    by_name = _first_by_name(supers)
     valid: dict[str, list[Taxonomy]] = {}
     for tax in taxes:
         sup = by_name.get(tax.super_taxonomy)
-        problems = check_taxonomy(tax, sup, names)
+        problems = check_taxonomy(tax, sup, list(by_name))
         out += problems
-        if sup is not None and not any(d.severity == ERROR for d in problems):
+        if sup is not None and not has_errors(problems):
             out += check_exhaustive(tax, sup)
             valid.setdefault(sup.name, []).append(tax)
-    seen_tax: dict[str, Taxonomy] = {}
-    for tax in taxes:
-        if tax.name in seen_tax:
-            out.append(Diagnostic(_where(tax), ERROR, f"taxonomy name {tax.name!r} is already used "
-                                  f"by {seen_tax[tax.name].path}"))
-        seen_tax.setdefault(tax.name, tax)
-    for sup in supers:
+    for sup in by_name.values() if complete and not has_errors(out) else ():
         out += check_unlabeled_classes(sup, valid.get(sup.name, []))
     return out

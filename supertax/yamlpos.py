@@ -28,7 +28,8 @@ class Pos:
 
 
 class Map(dict):
-    """A YAML mapping; ``pos`` is its own position, ``key_pos[k]`` / ``value_pos[k]`` its entries'."""
+    """A YAML mapping: ``pos`` is its own position, ``key_pos[k]`` / ``value_pos[k]`` its entries'.
+    """
 
     pos: Pos
     key_pos: dict
@@ -83,29 +84,57 @@ def load_yaml(path: Path | str) -> tuple[Any, Pos]:
     """Parse one YAML file into positioned values.
 
     Raises ``YamlSyntaxError`` (with the position of the problem) for bad UTF-8,
-    bad YAML syntax, or a file holding more than one document. Returns
+    characters YAML forbids, bad YAML syntax, or a file holding more than one
+    document; ``OSError`` when the file cannot be read. Returns
     ``(value, pos_of_document)``; an empty file gives ``None``.
     """
     file = str(path)
-    raw = Path(path).read_bytes()
+    text = _decode(file, Path(path).read_bytes())
+    loader = None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlSyntaxError(Pos(file, line, col), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
-    loader = yaml.SafeLoader(text)
-    try:
+        loader = yaml.SafeLoader(text)  # checks for forbidden characters already
         node = loader.get_single_node()
         if node is None:
             return None, Pos(file, 1, 1)
         return _convert(file, node, loader), _pos(file, node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
-        raise YamlSyntaxError(where, f"YAML syntax error: {what}")
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(Pos(file, 1, 1), f"YAML error: {exc}")
+        raise YamlSyntaxError(_mark_pos(file, exc.problem_mark or exc.context_mark),
+                              f"YAML syntax error: {_describe(exc)}")
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_offset_pos(file, text, exc.position),
+                              f"character #x{exc.character:04x} is not allowed in YAML")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _decode(file: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw[: exc.start].count(b"\n") + 1
+        col = len(raw[start: exc.start].decode("utf-8", errors="replace")) + 1
+        byte = raw[exc.start]
+        raise YamlSyntaxError(Pos(file, line, col),
+                              f"not valid UTF-8 (byte 0x{byte:02x}); save the file as UTF-8")
+
+
+def _mark_pos(file: str, mark: yaml.Mark | None) -> Pos:
+    return Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
+
+
+def _offset_pos(file: str, text: str, offset: int) -> Pos:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Pos(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> str:
+    """``problem`` first, then what the parser was doing and where that started."""
+    if not (exc.problem and exc.context):
+        return exc.problem or exc.context or "unknown problem"
+    mark = exc.context_mark
+    context = exc.context + (f" at line {mark.line + 1}, col {mark.column + 1}" if mark else "")
+    if exc.problem.startswith("but "):  # e.g. "expected a single document ..., but found another"
+        return f"{context}, {exc.problem}"
+    return f"{exc.problem} ({context})"

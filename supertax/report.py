@@ -1,0 +1,113 @@
+"""What ``tools/validate_taxonomies.py`` prints: diagnostics, coverage matrices, JSON.
+
+The coverage matrix has one row per taxonomy and one column per super class;
+a cell says whether the taxonomy labels the class, labels only an ancestor of
+it (coarse), or does not label it at all (missing).
+"""
+
+from __future__ import annotations
+
+import json
+
+from supertax.diagnostics import ERROR, WARNING, Diagnostic
+from supertax.taxonomy import Coverage
+from supertax.taxset import TaxonomySet, Validation
+
+EXIT_VALID = 0    # no errors (warnings allowed)
+EXIT_INVALID = 1  # at least one error in the files
+EXIT_USAGE = 2    # bad arguments, a path that does not exist, a file that cannot be read
+
+GLYPHS = {Coverage.LABELED: "+", Coverage.COARSE: "~", Coverage.MISSING: "."}
+LEGEND = ("legend: + labeled   ~ coarse (only an ancestor is labeled; masked)   "
+          ". missing (masked)")
+
+
+def ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics sorted by file, line and column (stable for equal positions)."""
+    return sorted(diagnostics, key=lambda d: (d.pos.file, d.pos.line, d.pos.col))
+
+
+def exit_code(v: Validation) -> int:
+    return EXIT_VALID if v.ok else EXIT_INVALID
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def counts(v: Validation) -> tuple[int, int]:
+    """(errors, warnings)."""
+    return (sum(d.severity == ERROR for d in v.diagnostics),
+            sum(d.severity == WARNING for d in v.diagnostics))
+
+
+def summary(v: Validation) -> str:
+    """``"valid: 4 files, 0 errors, 1 warning"`` (or ``invalid: ...``)."""
+    errors, warnings = counts(v)
+    return (f"{'valid' if v.ok else 'invalid'}: {_plural(len(v.files), 'file')}, "
+            f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
+
+
+def render_matrix(ts: TaxonomySet, with_hash: bool = True) -> str:
+    """The coverage matrix of one super-taxonomy as an aligned text table with a legend."""
+    sup = ts.super
+    title = (f"coverage of super-taxonomy {sup.name!r} ({sup.path}): "
+             f"K={ts.num_classes} classes, T={len(ts.taxonomies)} taxonomies")
+    if with_hash:
+        title += f", hash {ts.hash}"
+    if not ts.taxonomies:
+        return f"{title}\n(no taxonomy maps into {sup.name!r})"
+    first = max(len("taxonomy"), *(len(t.name) for t in ts.taxonomies))
+    widths = [len(name) for name in ts.names]
+    lines = ["  ".join(["taxonomy".ljust(first), *ts.names])]
+    for name, cells in ts.coverage().items():
+        row = [GLYPHS[c].center(w) for c, w in zip(cells, widths)]
+        lines.append("  ".join([name.ljust(first), *row]).rstrip())
+    return "\n".join([title, *lines, LEGEND])
+
+
+def render_text(v: Validation) -> str:
+    """Every diagnostic (``file:line:col: severity: message``), the matrices, a summary line."""
+    parts = [str(d) for d in ordered(v.diagnostics)]
+    for ts in v.sets():
+        parts += ["", render_matrix(ts, with_hash=v.ok)]
+    if not v.ok:
+        parts += ["", "(matrices leave out files with errors)"]
+    return "\n".join([*parts, "", summary(v)]).lstrip("\n")
+
+
+def _taxonomy_json(ts: TaxonomySet, name: str) -> dict:
+    tax = ts.taxonomy(name)
+    return {"name": name, "file": tax.path,
+            "coverage": [c.value for c in ts.coverage()[name]],
+            "label_mask": ts.label_mask(name).tolist(),
+            "missing_classes": ts.missing_classes(name),
+            "label_columns": ts.label_columns(name),
+            "sampling_weight": tax.sampling_weight}
+
+
+def _set_json(ts: TaxonomySet, with_hash: bool) -> dict:
+    sup = ts.super
+    classes = [{"name": name, "column": j, "parent": sup.parent_name(j),
+                "exhaustive": bool(sup.exhaustive[j])} for j, name in enumerate(sup.names)]
+    return {"name": sup.name, "file": sup.path, "hash": ts.hash if with_hash else None,
+            "classes": classes,
+            "taxonomies": [_taxonomy_json(ts, t.name) for t in ts.taxonomies]}
+
+
+def to_json(v: Validation) -> dict:
+    """The text report as plain data.
+
+    Diagnostics, and per super-taxonomy its classes and, per taxonomy, coverage
+    (one cell per class: the matrix row), label mask, missing classes and label
+    columns. ``hash`` is null unless every file is valid.
+    """
+    errors, warnings = counts(v)
+    return {"valid": v.ok, "errors": errors, "warnings": warnings,
+            "files": [str(f) for f in v.files],
+            "diagnostics": [d.to_dict() for d in ordered(v.diagnostics)],
+            "super_taxonomies": [_set_json(ts, v.ok) for ts in v.sets()]}
+
+
+def render_json(v: Validation) -> str:
+    return json.dumps(to_json(v), indent=2)
