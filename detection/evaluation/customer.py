@@ -1,0 +1,94 @@
+"""The customer view: super-taxonomy predictions scored in a customer's own label names.
+
+Each customer label ``L`` mapping to column ``j`` receives the detections of column ``j``
+(category id ``j + 1``) with their score; a coarse label (``Vehicle`` -> ``vehicle``) thus
+gets the ancestor column, which training fills from every descendant box. Labels mapping to
+nothing (``maps_to: null``) cannot be predicted: they are reported as "not predicted" and
+left out of the means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detection.evaluation.groundtruth import GroundTruth, add_labels, copy_annotations, copy_images
+from detection.evaluation.validate import EvalInputError, Predictions, check_ground_truth
+from supertax import TaxonomySet
+
+
+def infer_customer(names: list[str], taxset: TaxonomySet, source: str) -> str:
+    """The one taxonomy whose label names include every ground-truth category name."""
+    fits = [t.name for t in taxset.taxonomies if set(names) <= {lab.name for lab in t.labels}]
+    if len(fits) == 1:
+        return fits[0]
+    known = "; ".join(f"{t.name}: {', '.join(lab.name for lab in t.labels)}"
+                      for t in taxset.taxonomies)
+    if not fits:
+        raise EvalInputError(f"{source}: category names {names} are neither super-taxonomy "
+                             f"classes ({', '.join(taxset.names)}) nor the labels of one "
+                             f"taxonomy ({known})")
+    raise EvalInputError(f"{source}: category names {names} fit several taxonomies "
+                         f"({', '.join(fits)}); choose one with --customer")
+
+
+def _column_labels(raw: dict, columns: dict[str, int | None]) -> dict[int, list[int]]:
+    """Column -> ground-truth category ids of the labels that map to it."""
+    out: dict[int, list[int]] = {}
+    for c in sorted(raw["categories"], key=lambda c: c["id"]):
+        j = columns[c["name"]]
+        if j is not None:
+            out.setdefault(j, []).append(c["id"])
+    return out
+
+
+def customer_ground_truth(raw: dict, taxset: TaxonomySet, customer: str | None,
+                          source: str) -> GroundTruth:
+    """A customer's COCO file in its own names; predictions will arrive in super columns."""
+    warnings = check_ground_truth(raw, source)
+    names = [c["name"] for c in raw["categories"]]
+    customer = customer or infer_customer(names, taxset, source)
+    if customer not in taxset.index:
+        raise EvalInputError(f"unknown customer taxonomy {customer!r}; known: "
+                             f"{', '.join(taxset.index)}")
+    columns = taxset.label_columns(customer)
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise EvalInputError(f"{source}: categories {unknown} are not labels of taxonomy "
+                             f"{customer!r} ({', '.join(columns)})")
+    cats = sorted(raw["categories"], key=lambda c: c["id"])
+    ids = [c["id"] for c in cats]
+    anns, filled = copy_annotations(raw["annotations"], {i: i for i in ids})
+    col_labels = _column_labels(raw, columns)
+    gt = GroundTruth(source, "customer", copy_images(raw), anns, ids, [c["name"] for c in cats],
+                     np.zeros(0), np.zeros(0),
+                     prediction_ids=list(range(1, taxset.num_classes + 1)),
+                     eval_ids=sorted(i for v in col_labels.values() for i in v), warnings=warnings,
+                     counts={"gt_boxes": len(anns), "gt_area_filled": filled},
+                     customer=customer, column_labels=col_labels)
+    for j, cat_ids in col_labels.items():
+        if len(cat_ids) > 1:
+            shared = [n for i, n in zip(ids, gt.names) if i in cat_ids]
+            gt.warnings.append(f"labels {shared} of {customer} all map to super class "
+                               f"{taxset.names[j]!r}: each gets the same detections")
+    return add_labels(gt, raw, None)
+
+
+def map_to_customer(preds: Predictions, gt: GroundTruth) -> tuple[Predictions, int]:
+    """Detections of super columns -> detections of the customer labels mapping to them.
+
+    Returns the mapped detections (input order kept within each label) and how many input
+    detections belong to columns no customer label maps to (not scored).
+    """
+    parts, used = [], np.zeros(len(preds), dtype=bool)
+    for j, cat_ids in sorted(gt.column_labels.items()):
+        sel = preds.category_ids == j + 1
+        used |= sel
+        for cat in cat_ids:
+            part = preds.select(sel)
+            part.category_ids = np.full(len(part), cat, dtype=np.int64)
+            parts.append(part)
+    if not parts:
+        return preds.select(np.zeros(len(preds), dtype=bool)), len(preds)
+    out = Predictions(*(np.concatenate([getattr(p, k) for p in parts])
+                        for k in ("image_ids", "category_ids", "boxes", "scores")), preds.warnings)
+    return out, int((~used).sum())
