@@ -31,3 +31,5 @@ class Sample:
     source_image_id: int = -1           # id in the customer's COCO file
     source_ann_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # [G]
     content_hash: str = ""              # hex digest of the image file's bytes ("" if not computed)
+    ignore_classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # [R]
+    # column of the class each ignore region was labeled as (COCO crowd boxes keep their class)

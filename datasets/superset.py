@@ -1,0 +1,233 @@
+"""The super-dataset: samples in super-taxonomy terms, stored as one COCO file (``super.json``).
+
+File format (a valid COCO file; see the README):
+
+* categories: ``id = column + 1``, ``name``, ``supercategory`` = parent class name or null;
+* images: ``id``, ``file_name`` (relative to the folder of the JSON file; absolute paths are
+  accepted on load), ``width``, ``height``, ``taxonomy``, ``missing_classes`` (names),
+  ``content_hash``, ``source_image_id``;
+* annotations: ``id``, ``image_id``, ``category_id``, ``bbox`` xywh, ``area``, ``iscrowd``;
+  boxes (``iscrowd = 0``) also carry ``box_weight`` and ``source_ann_id``; ignore regions are
+  ``iscrowd = 1`` with the category of the class they were labeled as.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from datasets.coco_io import (CocoFile, CocoFormatError, DatasetError, check_int, check_name,
+                              image_rows, read_coco, value_column, xywh_to_xyxy, xyxy_to_xywh)
+from datasets.sample import Sample
+from supertax import TaxonomySet
+
+IMAGE_KEYS = ("taxonomy", "missing_classes", "content_hash", "source_image_id")
+ANNOTATION_KEYS = ("box_weight", "source_ann_id")
+
+
+@dataclass
+class SampleColumns:
+    """Many samples in column form: N images, P boxes, R ignore regions.
+
+    ``box_image`` [P] / ``ignore_image`` [R] are image rows (0..N-1); within an
+    image, boxes keep their order in these arrays.
+    """
+
+    image_ids: np.ndarray            # [N] int64
+    files: list[str]                 # [N]
+    width: np.ndarray                # [N] int64
+    height: np.ndarray               # [N] int64
+    taxonomies: list[str]            # [N]
+    source_image_ids: np.ndarray     # [N] int64
+    content_hashes: list[str]        # [N]
+    box_image: np.ndarray            # [P] int64
+    boxes: np.ndarray                # [P, 4] float32 x1y1x2y2
+    classes: np.ndarray              # [P] int64
+    box_weights: np.ndarray          # [P] float32
+    ann_ids: np.ndarray              # [P] int64
+    ignore_image: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [R]
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [R, 4]
+    ignore_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [R]
+
+
+def group_rows(rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, offsets): ``order`` sorts ``rows`` stably; image i owns
+    ``order[offsets[i]:offsets[i + 1]]``."""
+    order = np.argsort(rows, kind="stable")
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    return order, offsets
+
+
+def build_samples(cols: SampleColumns, taxset: TaxonomySet) -> list[Sample]:
+    """One ``Sample`` per image. Per-sample arrays are views into sorted copies of the columns;
+    samples of one taxonomy share one read-only ``label_mask``."""
+    n = len(cols.files)
+    order, off = group_rows(cols.box_image, n)
+    boxes, classes = cols.boxes[order], cols.classes[order]
+    weights, ann_ids = cols.box_weights[order], cols.ann_ids[order]
+    iorder, ioff = group_rows(cols.ignore_image, n)
+    ignore, ignore_classes = cols.ignore[iorder], cols.ignore_classes[iorder]
+    masks = {}
+    for name in set(cols.taxonomies):
+        masks[name] = taxset.label_mask(name).copy()
+        masks[name].flags.writeable = False
+    out = []
+    for i, (image_id, file, w, h, tax, src, digest) in enumerate(zip(
+            cols.image_ids.tolist(), cols.files, cols.width.tolist(), cols.height.tolist(),
+            cols.taxonomies, cols.source_image_ids.tolist(), cols.content_hashes)):
+        a, b, c, d = off[i], off[i + 1], ioff[i], ioff[i + 1]
+        out.append(Sample(image_id, file, w, h, tax, masks[tax], boxes[a:b], classes[a:b],
+                          weights[a:b], ignore[c:d], src, ann_ids[a:b], digest,
+                          ignore_classes[c:d]))
+    return out
+
+
+class SuperDataset:
+    """Samples of every taxonomy, in super-taxonomy terms, with the ``TaxonomySet`` they use."""
+
+    def __init__(self, samples: list[Sample], taxset: TaxonomySet):
+        self.samples = samples
+        self.taxset = taxset
+        self._by_id = {s.image_id: i for i, s in enumerate(samples)}
+        if len(self._by_id) != len(samples):
+            raise DatasetError("SuperDataset: sample image ids must be unique")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.samples[index]
+
+    def by_id(self, image_id: int) -> Sample:
+        return self.samples[self._by_id[image_id]]
+
+    def subset(self, ids: Iterable[int]) -> "SuperDataset":
+        """The samples with these image ids, in the given order (``KeyError`` for unknown ids)."""
+        return SuperDataset([self.by_id(int(i)) for i in ids], self.taxset)
+
+    def categories(self) -> list[dict]:
+        sup = self.taxset.super
+        return [{"id": j + 1, "name": name, "supercategory": sup.parent_name(j)}
+                for j, name in enumerate(sup.names)]
+
+    def to_coco(self, relative_to: str | Path | None = None) -> dict:
+        """The contract COCO dict; ``file_name`` relative to ``relative_to`` (a folder) if given,
+        else the absolute path."""
+        return {"info": {"description": f"super-dataset over {self.taxset.super.name!r}",
+                         "super_taxonomy": self.taxset.super.name,
+                         "taxonomy_hash": self.taxset.hash,
+                         "taxonomies": list(self.taxset.index)},
+                "images": [self._image_record(s, relative_to) for s in self.samples],
+                "annotations": _annotation_records(self.samples),
+                "categories": self.categories()}
+
+    def _image_record(self, s: Sample, relative_to: str | Path | None) -> dict:
+        file = s.file if relative_to is None else os.path.relpath(s.file, relative_to)
+        return {"id": s.image_id, "file_name": Path(file).as_posix(), "width": s.width,
+                "height": s.height, "taxonomy": s.taxonomy,
+                "missing_classes": self.taxset.missing_classes(s.taxonomy),
+                "content_hash": s.content_hash, "source_image_id": s.source_image_id}
+
+    def write(self, path: str | Path) -> None:
+        """Write ``super.json`` (image paths relative to its folder, so data and file can move
+        together)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(self.to_coco(relative_to=path.parent.resolve()), f)
+
+    @classmethod
+    def load(cls, path: str | Path, taxset: TaxonomySet) -> "SuperDataset":
+        """Read a ``super.json`` written by ``write``; it must match ``taxset``'s classes and
+        label masks (``DatasetError`` otherwise)."""
+        coco = read_coco(path, IMAGE_KEYS, ANNOTATION_KEYS)
+        _check_categories(coco, taxset)
+        cols = _columns_from_coco(coco, taxset, Path(path).resolve().parent)
+        return cls(build_samples(cols, taxset), taxset)
+
+
+def _annotation_records(samples: list[Sample]) -> list[dict]:
+    """Boxes (iscrowd 0) then ignore regions (iscrowd 1) of each image, ids 1..; xywh floats."""
+    out: list[dict] = []
+    for s in samples:
+        for box, c, w, a in zip(xyxy_to_xywh(s.boxes).tolist(), s.classes.tolist(),
+                                s.box_weights.tolist(), s.source_ann_ids.tolist()):
+            out.append({"id": len(out) + 1, "image_id": s.image_id, "category_id": c + 1,
+                        "bbox": box, "area": box[2] * box[3], "iscrowd": 0,
+                        "box_weight": w, "source_ann_id": a})
+        for box, c in zip(xyxy_to_xywh(s.ignore).tolist(), s.ignore_classes.tolist()):
+            out.append({"id": len(out) + 1, "image_id": s.image_id, "category_id": c + 1,
+                        "bbox": box, "area": box[2] * box[3], "iscrowd": 1})
+    return out
+
+
+def _check_categories(coco: CocoFile, taxset: TaxonomySet) -> None:
+    expected = {j + 1: name for j, name in enumerate(taxset.names)}
+    if coco.categories != expected:
+        got = ", ".join(f"{i} {n}" for i, n in sorted(coco.categories.items()))
+        want = ", ".join(f"{i} {n}" for i, n in expected.items())
+        raise CocoFormatError(f"{coco.path}: categories do not match super-taxonomy "
+                              f"{taxset.super.name!r} (expected id = column + 1: {want}; "
+                              f"got {got})")
+
+
+def _image_taxonomies(coco: CocoFile, taxset: TaxonomySet) -> list[str]:
+    """Each image's taxonomy, checked against the set and its ``missing_classes``
+    (and ``content_hash`` checked to be a string)."""
+    extra, ids = coco.images.extra, coco.images.ids
+    for i, (tax, missing, digest) in enumerate(zip(extra["taxonomy"], extra["missing_classes"],
+                                                   extra["content_hash"])):
+        where = f"{coco.path}: image id {ids[i]}"
+        if not isinstance(digest, str):
+            raise CocoFormatError(f"{where}: content_hash must be a string, got {digest!r}")
+        if check_name(tax) or tax not in taxset.index:
+            raise CocoFormatError(f"{where}: taxonomy {tax!r} is not in the taxonomy set "
+                                  f"(known: {', '.join(taxset.index)})")
+        if missing != taxset.missing_classes(tax):
+            raise CocoFormatError(f"{where}: missing_classes {missing!r} differ from taxonomy "
+                                  f"{tax!r} in the taxonomy set ({taxset.missing_classes(tax)}); "
+                                  "the file was written with other taxonomies: merge again")
+    return extra["taxonomy"]
+
+
+def _columns_from_coco(coco: CocoFile, taxset: TaxonomySet, folder: Path) -> SampleColumns:
+    img, ann = coco.images, coco.annotations
+    rows, found = image_rows(img.ids, ann.image_ids)
+    bad = np.flatnonzero(~found)
+    if len(bad):
+        raise CocoFormatError(f"{coco.path}: annotation id {ann.ids[bad[0]]}: image_id "
+                              f"{ann.image_ids[bad[0]]} is not in the file's images")
+    box, crowd = ~ann.iscrowd, ann.iscrowd
+    xyxy = xywh_to_xyxy(ann.bbox).astype(np.float32)
+    box_ids = ann.ids[box]
+    weights = value_column(coco.path, "annotations", box_ids,
+                           [w for w, b in zip(ann.extra["box_weight"], box) if b], "box_weight",
+                           _check_weight, "if")
+    if (weights <= 0).any():
+        i = int(np.flatnonzero(weights <= 0)[0])
+        raise CocoFormatError(f"{coco.path}: annotation id {box_ids[i]}: box_weight "
+                              f"{_check_weight(weights[i].item())}")
+    src_ann = value_column(coco.path, "annotations", box_ids,
+                           [a for a, b in zip(ann.extra["source_ann_id"], box) if b],
+                           "source_ann_id", check_int, "i")
+    return SampleColumns(
+        img.ids.astype(np.int64), [os.path.normpath(folder / f) for f in img.file_names],
+        img.width, img.height, _image_taxonomies(coco, taxset),
+        value_column(coco.path, "images", img.ids, img.extra["source_image_id"], "source_image_id",
+                     check_int, "i"), img.extra["content_hash"],
+        rows[box], xyxy[box], ann.category_ids[box] - 1, weights.astype(np.float32),
+        src_ann.astype(np.int64), rows[crowd], xyxy[crowd], ann.category_ids[crowd] - 1)
+
+
+def _check_weight(v: object) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and v < float("inf")
+    return None if ok else f"must be a positive finite number, got {v!r}"

@@ -1,0 +1,61 @@
+"""Merge customers' COCO datasets into one super-dataset COCO file, and print the merge report.
+
+    python tools/merge_datasets.py --taxonomies taxonomies/driving --out runs/super.json \\
+        [--report runs/report.json] [--allow-unmapped] [--no-check-images]
+
+Exit status: 0 on success, 1 on bad data or taxonomies (message on stderr), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+try:
+    import supertax
+except ImportError:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import supertax
+
+from datasets import DatasetError, MergeConfig, merge
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--taxonomies", nargs="+", required=True, metavar="PATH",
+                    help="taxonomy YAML files or folders (one super-taxonomy and its customers)")
+    ap.add_argument("--out", required=True, help="super-dataset COCO file to write")
+    ap.add_argument("--report", help="also write the merge report as JSON here")
+    ap.add_argument("--allow-unmapped", action="store_true",
+                    help="drop (and count) annotations whose category the taxonomy does not name")
+    ap.add_argument("--no-check-images", action="store_true",
+                    help="skip opening every image (no content hashes, no duplicate detection)")
+    ap.add_argument("--duplicates", choices=("report", "error"), default="report",
+                    help="same image bytes seen twice: keep and report, or fail")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = MergeConfig(allow_unmapped=args.allow_unmapped, check_images=not args.no_check_images,
+                      duplicates=args.duplicates)
+    try:
+        taxset = supertax.load(args.taxonomies)
+        dataset, report = merge(taxset, cfg)
+    except (DatasetError, supertax.TaxonomyError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    dataset.write(args.out)
+    print(report.table())
+    print(f"wrote {len(dataset)} images to {args.out}")
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report.to_dict(), indent=1))
+        print(f"wrote report to {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
