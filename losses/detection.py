@@ -1,0 +1,161 @@
+"""EfficientDet detection loss with Taxonomy Loss Masking (fused API and effdet drop-in).
+
+``masked_detection_loss`` works on flat anchors (contract 3/4: ``[B, A, ...]`` in effdet's
+anchor order); ``detection_loss`` takes effdet's per-level lists and returns what
+``effdet.loss.loss_fn`` returns, equal to it when the masking extras are None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from losses.box import box_regression_loss
+from losses.hierarchy import as_ancestors
+from losses.fused_focal import masked_focal_sum
+from losses.targets import IGNORE
+
+LossDict = dict[str, Tensor]   # keys "loss" (total), "class_loss", "box_loss"
+
+
+@dataclass(frozen=True)
+class DetectionLossConfig:
+    """Focal + Huber hyper-parameters; the defaults are effdet's."""
+
+    alpha: float = 0.25
+    gamma: float = 1.5
+    delta: float = 0.1
+    box_loss_weight: float = 50.0
+    label_smoothing: float = 0.0
+    legacy_focal: bool = False
+
+    def __post_init__(self) -> None:
+        problems = [msg for bad, msg in [
+            (not 0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
+            (self.gamma < 0.0, f"gamma must be >= 0, got {self.gamma}"),
+            (self.delta <= 0.0, f"delta must be > 0, got {self.delta}"),
+            (not 0.0 <= self.label_smoothing < 1.0,
+             f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.legacy_focal and self.label_smoothing > 0.0,
+             "legacy_focal has no label smoothing (effdet would ignore it silently); "
+             "use legacy_focal=False or label_smoothing=0"),
+        ] if bad]
+        if problems:
+            raise ValueError("DetectionLossConfig: " + "; ".join(problems))
+
+
+def levels_to_B_A_K(per_level: list[Tensor], C: int) -> Tensor:
+    """Reshape-only: per-level head outputs ``[B, nA*C, H, W]`` -> one ``[B, A, C]`` tensor.
+
+    Anchor order is effdet's: level by level, within a level (h, w, anchor). One copy (the
+    cat of ``[B, H*W, nA*C]`` views); its backward is views only.
+    """
+    flat = []
+    for level, out in enumerate(per_level):
+        if out.dim() != 4 or out.shape[1] % C or out.shape[1] != per_level[0].shape[1]:
+            raise ValueError(f"level {level}: expected [B, nA*{C}, H, W] with the same nA on "
+                             f"every level, got {list(out.shape)}")
+        flat.append(out.permute(0, 2, 3, 1).flatten(1, 2))       # view [B, H*W, nA*C]
+    return torch.cat(flat, dim=1).view(per_level[0].shape[0], -1, C)
+
+
+def _check_inputs(cls_logits: Tensor, box_pred: Tensor, cls_targets: Tensor,
+                  box_targets: Tensor, num_positives: Tensor, class_mask: Tensor | None,
+                  box_weights: Tensor | None) -> None:
+    """Raise ``ValueError`` naming the argument whose shape, dtype or values are wrong."""
+    if cls_logits.dim() != 3:
+        raise ValueError(f"cls_logits: expected [B, A, K], got {list(cls_logits.shape)}")
+    B, A, K = cls_logits.shape
+    expected = {"box_pred": (box_pred, [B, A, 4]), "cls_targets": (cls_targets, [B, A]),
+                "box_targets": (box_targets, [B, A, 4]), "num_positives": (num_positives, [B]),
+                "class_mask": (class_mask, [B, K]), "box_weights": (box_weights, [B, A])}
+    for name, (t, shape) in expected.items():
+        if t is not None and list(t.shape) != shape:
+            raise ValueError(f"{name}: expected shape {shape} (B, A, K = {B}, {A}, {K}), "
+                             f"got {list(t.shape)}")
+    if cls_targets.dtype != torch.int64:
+        raise ValueError(f"cls_targets: expected int64, got {cls_targets.dtype}")
+    if class_mask is not None and class_mask.dtype != torch.bool:
+        raise ValueError(f"class_mask: expected bool, got {class_mask.dtype}")
+    bad = (cls_targets < IGNORE) | (cls_targets >= K)
+    if bad.any():
+        b, a = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"cls_targets[{b}, {a}] = {int(cls_targets[b, a])}: expected a column "
+                         f"in [0, {K}) or BACKGROUND (-1) or IGNORE (-2); "
+                         f"{int(bad.sum())} bad value(s)")
+
+
+def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Tensor,
+                          box_targets: Tensor, num_positives: Tensor, cfg: DetectionLossConfig,
+                          *, class_mask: Tensor | None = None,
+                          ancestors: Tensor | np.ndarray | None = None,
+                          box_weights: Tensor | None = None) -> LossDict:
+    """Masked focal class loss + weighted Huber box loss on flat anchors; a named dict.
+
+    ``cls_logits [B, A, K]``, ``box_pred [B, A, 4]`` (any float dtype; the math is float32
+    with autocast off), ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
+    ``box_targets [B, A, 4]``, ``num_positives [B]``. Extras: ``class_mask [B, K] bool``
+    (False = the sample's taxonomy does not label that class: zero loss, zero gradient),
+    ``ancestors [K, K] bool`` (a class-j positive is positive for every column of row j),
+    ``box_weights [B, A]`` (scales each anchor's box loss). Both losses are divided by
+    ``num_positives.sum() + 1`` as in effdet. Returns ``{"loss", "class_loss", "box_loss"}``.
+    """
+    _check_inputs(cls_logits, box_pred, cls_targets, box_targets, num_positives, class_mask,
+                  box_weights)
+    if ancestors is not None:
+        ancestors = as_ancestors(ancestors, cls_logits.shape[-1], cls_logits.device)
+    with torch.autocast(device_type=cls_logits.device.type, enabled=False):
+        normalizer = (num_positives.sum() + 1.0).float()
+        smoothing = 0.0 if cfg.legacy_focal else cfg.label_smoothing
+        class_sum = masked_focal_sum(cls_logits, cls_targets, class_mask, ancestors,
+                                     cfg.alpha, cfg.gamma, smoothing)
+        class_loss = class_sum / normalizer
+        box_loss = box_regression_loss(box_pred, box_targets, normalizer, cfg.delta, box_weights)
+        total = class_loss + cfg.box_loss_weight * box_loss
+    return {"loss": total, "class_loss": class_loss, "box_loss": box_loss}
+
+
+class DetectionLoss(nn.Module):
+    """``masked_detection_loss`` with its config (and, optionally, a fixed ancestor matrix)."""
+
+    def __init__(self, cfg: DetectionLossConfig = DetectionLossConfig(),
+                 ancestors: Tensor | np.ndarray | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        anc = None if ancestors is None else torch.as_tensor(ancestors).bool()
+        self.register_buffer("ancestors", anc, persistent=False)
+
+    def forward(self, cls_logits: Tensor, box_pred: Tensor, cls_targets: Tensor,
+                box_targets: Tensor, num_positives: Tensor, *, class_mask: Tensor | None = None,
+                box_weights: Tensor | None = None) -> LossDict:
+        return masked_detection_loss(cls_logits, box_pred, cls_targets, box_targets,
+                                     num_positives, self.cfg, class_mask=class_mask,
+                                     ancestors=self.ancestors, box_weights=box_weights)
+
+
+def detection_loss(cls_outputs: list[Tensor], box_outputs: list[Tensor],
+                   cls_targets: list[Tensor], box_targets: list[Tensor], num_positives: Tensor,
+                   num_classes: int, alpha: float, gamma: float, delta: float,
+                   box_loss_weight: float, label_smoothing: float = 0.0,
+                   legacy_focal: bool = False, *, class_mask: Tensor | None = None,
+                   ancestors: Tensor | np.ndarray | None = None,
+                   box_weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Drop-in for ``effdet.loss.loss_fn``: same arguments and ``(total, class_loss, box_loss)``.
+
+    Per level: ``cls_outputs [B, nA*K, H, W]``, ``box_outputs [B, nA*4, H, W]``,
+    ``cls_targets [B, H, W, nA]``, ``box_targets [B, H, W, nA*4]``; ``num_positives [B]``.
+    The keyword extras take flat anchors (``class_mask [B, K]``, ``ancestors [K, K]``,
+    ``box_weights [B, A]``). Unlike effdet, ``legacy_focal`` with ``label_smoothing > 0``
+    raises instead of silently dropping the smoothing.
+    """
+    B = num_positives.shape[0]
+    cfg = DetectionLossConfig(alpha, gamma, delta, box_loss_weight, label_smoothing, legacy_focal)
+    out = masked_detection_loss(
+        levels_to_B_A_K(cls_outputs, num_classes), levels_to_B_A_K(box_outputs, 4),
+        torch.cat([t.reshape(B, -1) for t in cls_targets], dim=1),
+        torch.cat([t.reshape(B, -1, 4) for t in box_targets], dim=1),
+        num_positives, cfg, class_mask=class_mask, ancestors=ancestors, box_weights=box_weights)
+    return out["loss"], out["class_loss"], out["box_loss"]
