@@ -1,0 +1,174 @@
+"""Typed training configuration, filled from defaults < YAML file < command line.
+
+One dataclass per concern; ``TrainConfig`` groups them. Every field becomes a
+``--section.field`` style flag (plus short aliases for the common ones), and a
+YAML file given with ``--config`` may set any of them with the same nesting::
+
+    model: {name: efficientdet_d0, image_size: 256}
+    optim: {lr: 0.01, epochs: 20}
+
+The resolved config is written to the run folder and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from datasets.split import SplitConfig
+from datasets.transforms import AugmentConfig
+from detection.labeler import LabelerConfig
+from detection.model import ModelConfig
+from losses import DetectionLossConfig
+
+
+@dataclass
+class DataConfig:
+    taxonomies: list[str] = field(default_factory=lambda: ["taxonomies/driving"])
+    workers: int = 2
+    label_in_workers: bool = True   # anchor labeling in data-loader workers (else on the device)
+    allow_unmapped: bool = False
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adamw"        # adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9           # sgd only
+    batch_size: int = 8
+    epochs: int = 300
+    steps: int = 0                  # 0: no step limit; otherwise stop at whichever ends first
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.01      # cosine decays to lr * min_lr_ratio
+    clip_grad: float = 10.0         # max gradient norm, 0 to disable
+    ema_decay: float = 0.999        # 0 to disable
+    amp: bool = True                # mixed precision on CUDA (ignored on CPU)
+
+
+@dataclass
+class RunConfig:
+    output: str = "runs/exp"
+    device: str = "auto"            # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    val_every: int = 0              # validate every N steps (0: at the end of each epoch)
+    log_every: int = 10
+    taxonomy_mask: bool = True      # False = --no-taxonomy-mask: the plain merged baseline
+    resume: str | None = None       # a checkpoint (e.g. runs/exp/last.pt) to continue exactly
+    init_checkpoint: str | None = None  # model weights to start from (same taxonomy hash)
+    sync_bn: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    labeler: LabelerConfig = field(default_factory=LabelerConfig)
+    loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        # One input size: the augmentation resizes and pads to the model's size.
+        default = AugmentConfig().image_size
+        if self.augment.image_size not in (default, self.model.image_size):
+            raise ValueError(f"augment.image_size {self.augment.image_size} differs from "
+                             f"model.image_size {self.model.image_size}; set model.image_size only")
+        self.augment = dataclasses.replace(self.augment, image_size=self.model.image_size)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "TrainConfig":
+        return _build(cls, d, where)
+
+
+# Short flags for what users type most; everything else is --section.field.
+ALIASES = {
+    "taxonomies": "data.taxonomies", "output": "run.output", "model": "model.name",
+    "image-size": "model.image_size", "batch-size": "optim.batch_size", "epochs": "optim.epochs",
+    "steps": "optim.steps", "lr": "optim.lr", "device": "run.device", "seed": "run.seed",
+    "resume": "run.resume", "workers": "data.workers", "val-every": "run.val_every",
+    "init-checkpoint": "run.init_checkpoint", "pretrained-backbone": "model.pretrained_backbone",
+}
+
+
+def _build(cls: type, d: dict, where: str) -> Any:
+    """Dataclass ``cls`` from a (partial) nested dict; unknown keys are an error naming them."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
+    hints, names = get_type_hints(cls), {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {}
+    for key, value in d.items():
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value, f"{where}.{key}")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _leaves(cls: type, prefix: str = ""):
+    """(dotted name, type) for every scalar field of a nested dataclass."""
+    for f in fields(cls):
+        t = get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(t):
+            yield from _leaves(t, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", t
+
+
+def _parse_value(text: str, t: Any) -> Any:
+    """A command-line string as the field's type (YAML syntax: `null`, `true`, lists)."""
+    value = yaml.safe_load(text)
+    if t is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if t is str and not isinstance(value, str):
+        value = text
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field (``--optim.lr``), the aliases, ``--config`` and the mask switch."""
+    parser.add_argument("--config", help="YAML file with any of the options below")
+    reverse = {v: k for k, v in ALIASES.items()}
+    for name, t in _leaves(TrainConfig):
+        flags = [f"--{name}"] + ([f"--{reverse[name]}"] if name in reverse else [])
+        if name == "data.taxonomies":
+            parser.add_argument(*flags, dest=name, nargs="+", default=None, metavar="PATH")
+        else:
+            parser.add_argument(*flags, dest=name, default=None, metavar=_metavar(t),
+                                type=lambda s, t=t: _parse_value(s, t))
+    parser.add_argument("--no-taxonomy-mask", dest="run.taxonomy_mask", action="store_const",
+                        const=False, default=None,
+                        help="train on the plain merged dataset (the naive baseline)")
+
+
+def _metavar(t: Any) -> str:
+    return {int: "N", float: "X", bool: "BOOL"}.get(t, "VALUE")
+
+
+def resolve(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < YAML (``--config``) < flags given on the command line."""
+    tree: dict = {}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.config}: expected a mapping of config sections")
+        tree = loaded
+    for name, value in vars(args).items():
+        if "." in name and value is not None:
+            section, key = name.split(".", 1)
+            tree.setdefault(section, {})[key] = value
+    return TrainConfig.from_dict(tree, where=args.config or "config")

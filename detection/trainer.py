@@ -1,0 +1,228 @@
+"""Train one EfficientDet across every customer dataset of a taxonomy set.
+
+``Trainer(cfg).fit()`` merges the datasets, splits them, builds the model and the
+masked training bench, and runs the loop of ``detection.engine`` with
+validation, JSON-lines metrics and atomic checkpoints (``last.pt``, ``best.pt``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
+
+import supertax
+from detection import checkpoint, distributed
+from detection.bench import PredictBench, TrainBench
+from detection.config import TrainConfig
+from detection.data import TrainData, build_data
+from detection.engine import NonFiniteLossError, predict, to_device, train_step, warmup_cosine
+from detection.evaluation import evaluate, load_ground_truth
+from detection.model import create_model
+from detection.progress import Progress
+
+
+@dataclass
+class TrainState:
+    step: int = 0                 # optimizer steps done
+    epoch: int = 0                # current epoch
+    batch_in_epoch: int = 0       # batches of ``epoch`` already trained
+    best_ap: float = -1.0
+    history: list = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.dist, self.device = distributed.init(cfg.run.device)
+        seed_everything(cfg.run.seed)
+        self.out = Path(cfg.run.output)
+        self.taxset = supertax.load(cfg.data.taxonomies)
+        self.data: TrainData = build_data(cfg, self.taxset, self.dist)
+        self.model = create_model(cfg.model, self.taxset.num_classes).to(self.device)
+        if cfg.run.init_checkpoint:
+            self._init_from(cfg.run.init_checkpoint)
+        self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
+                                cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask).to(self.device)
+        if cfg.run.sync_bn and self.dist.enabled:
+            self.bench = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.bench)
+        self.train_module = (DistributedDataParallel(self.bench, device_ids=self._ddp_ids())
+                             if self.dist.enabled else self.bench)
+        self.optimizer = self._optimizer()
+        self.total_steps = self._total_steps()
+        o = cfg.optim
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=o.amp and self.device.type == "cuda")
+        self.ema = ModelEmaV3(self.model, decay=o.ema_decay) if o.ema_decay > 0 else None
+        self.state = TrainState()
+        self._val_gt, self.last_eval = None, None
+        if cfg.run.resume:
+            self._resume(cfg.run.resume)
+
+    # -- set-up helpers -------------------------------------------------------------------------
+    def _ddp_ids(self):
+        return [self.device.index] if self.device.type == "cuda" else None
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on norms and biases
+        groups = [{"params": decay, "weight_decay": o.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if o.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=o.lr)
+        if o.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=True)
+        raise ValueError(f"unknown optimizer {o.optimizer!r}; use adamw or sgd")
+
+    def _total_steps(self) -> int:
+        by_epochs = self.cfg.optim.epochs * self.data.steps_per_epoch
+        return min(by_epochs, self.cfg.optim.steps) if self.cfg.optim.steps > 0 else by_epochs
+
+    def _init_from(self, path: str) -> None:
+        ckpt = checkpoint.load(path)
+        if "taxonomy_hash" in ckpt:
+            checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        self.model.load_state_dict(ckpt.get("model", ckpt))
+
+    def _resume(self, path: str) -> None:
+        ckpt = checkpoint.load(path)
+        checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None and ckpt.get("ema") is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        checkpoint.set_rng_state(ckpt["rng"])
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _checkpoint_state(self) -> dict:
+        return {"model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "state": vars(self.state).copy(),
+                "rng": checkpoint.rng_state(), "config": self.cfg.to_dict(),
+                "taxonomies": self.taxset.to_dict(), "taxonomy_hash": self.taxset.hash}
+
+    def save(self, name: str) -> None:
+        if self.dist.is_main:
+            checkpoint.save_atomic(self._checkpoint_state(), self.out / name)
+
+    def log(self, record: dict) -> None:
+        if self.dist.is_main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def write_run_files(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        (self.out / "taxonomy_hash.txt").write_text(self.taxset.hash + "\n")
+        (self.out / "taxonomies.json").write_text(json.dumps(self.taxset.to_dict(), indent=1))
+        (self.out / "merge_report.json").write_text(json.dumps(self.data.report, indent=1))
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self) -> dict:
+        """Federated, per-taxonomy mAP of the EMA (or raw) model on the val split."""
+        model = self.ema.module if self.ema is not None else self.model
+        predictor = PredictBench(model).to(self.device)
+        loader = self.data.val_loader(self.dist.rank, self.dist.world_size)
+        results = predict(predictor, loader, self.device)
+        results = [r for part in distributed.all_gather_objects(results, self.dist) for r in part]
+        model.train()
+        if not self.data.val_gt["images"]:
+            return {}
+        if self._val_gt is None:
+            self._val_gt = load_ground_truth(self.data.val_gt, taxset=self.taxset)
+        self.last_eval = evaluate(self._val_gt, results, taxset=self.taxset)
+        return self.last_eval.to_dict()
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until the step budget is spent; validate + checkpoint per epoch or ``val_every``."""
+        self.write_run_files()
+        s = self.state
+        progress = Progress(self.total_steps, s.step, enabled=self.cfg.run.progress and self.dist.is_main)
+        try:
+            while s.step < self.total_steps:
+                self._train_epoch(progress)
+                if s.batch_in_epoch >= self.data.steps_per_epoch:
+                    s.epoch, s.batch_in_epoch = s.epoch + 1, 0
+                    if self.cfg.run.val_every == 0:
+                        self._validate_and_save()
+        finally:
+            progress.close()
+        if not s.history or s.history[-1]["step"] != s.step:
+            self._validate_and_save()
+        distributed.barrier(self.dist)
+        return s
+
+    def _train_epoch(self, progress: Progress) -> None:
+        cfg, s = self.cfg, self.state
+        loader = self.data.train_loader(s.epoch)
+        t0, seen = time.perf_counter(), 0
+        for i, batch in enumerate(loader):
+            if i < s.batch_in_epoch:
+                continue  # resuming mid-epoch: the same batches, already trained
+            if s.step >= self.total_steps:
+                return
+            batch = to_device(batch, self.device)
+            try:
+                losses = train_step(self.train_module, batch, self.optimizer, self.scaler,
+                                    cfg.optim.clip_grad, s.step)
+            except NonFiniteLossError as exc:
+                raise NonFiniteLossError(f"{exc}\nthe last good checkpoint is {self.out / 'last.pt'}")
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.model, step=s.step)
+            s.step, s.batch_in_epoch = s.step + 1, i + 1
+            seen += batch["image"].shape[0] * self.dist.world_size
+            rate = seen / (time.perf_counter() - t0)
+            progress.update(losses["loss"], rate)
+            if s.step % cfg.run.log_every == 0 or s.step == self.total_steps:
+                self.log({"step": s.step, "epoch": s.epoch, **losses,
+                          "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(rate, 2)})
+            if cfg.run.val_every and s.step % cfg.run.val_every == 0:
+                self._validate_and_save()
+
+    def _validate_and_save(self) -> None:
+        metrics = self.validate()
+        ap = metrics.get("AP")
+        ap = -1.0 if ap is None else float(ap)
+        self.log({"step": self.state.step, "epoch": self.state.epoch, "val": metrics})
+        self.state.history.append({"step": self.state.step, "AP": ap})
+        if ap > self.state.best_ap:
+            self.state.best_ap = ap
+            self.save("best.pt")
+        self.save("last.pt")
+
+    def summary(self) -> str:
+        """What was trained, how long, how well, and where it is."""
+        s = self.state
+        lines = [f"trained {s.step} steps ({s.epoch} full epochs) of {self.cfg.model.name} at "
+                 f"{self.cfg.model.image_size}px on {len(self.data.train)} images of "
+                 f"{len(self.taxset.taxonomies)} taxonomies (taxonomy mask "
+                 f"{'on' if self.cfg.run.taxonomy_mask else 'OFF'})",
+                 f"best federated val AP {s.best_ap:.4f}; checkpoints in {self.out} (last.pt, best.pt)"]
+        if self.last_eval is not None:
+            lines.append(self.last_eval.format_table())
+        return "\n".join(lines)

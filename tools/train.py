@@ -1,0 +1,50 @@
+"""Train one EfficientDet across every customer dataset of a taxonomy set.
+
+    python tools/train.py --taxonomies taxonomies/driving --output runs/exp1 \\
+        --model efficientdet_d0 --image-size 256 --batch-size 8 --steps 600
+
+Every option is also ``--section.field`` (see ``--help``) and may come from a
+YAML file given with ``--config``. ``torchrun --nproc_per_node N tools/train.py ...``
+trains data-parallel. Exit codes: 0 done, 1 bad input or failed run, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detection.checkpoint import CheckpointError
+from detection.config import add_arguments, resolve
+from detection.engine import NonFiniteLossError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    from datasets import DatasetError
+    from detection.trainer import Trainer
+    from supertax import TaxonomyError
+    try:
+        cfg = resolve(args)
+        trainer = Trainer(cfg)
+        state = trainer.fit()
+    except (TaxonomyError, DatasetError, CheckpointError, NonFiniteLossError, ValueError,
+            FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if trainer.dist.is_main:
+        print(trainer.summary())
+        print(json.dumps({"best_AP": state.best_ap, "steps": state.step, "output": cfg.run.output}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
