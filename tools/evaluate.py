@@ -3,7 +3,13 @@
     python tools/evaluate.py --gt GT.json --predictions RES.json [--taxonomies PATH ...]
         [--customer NAME] [--federated | --no-federated] [--engine auto|faster|pycocotools]
         [--json OUT] [--markdown OUT] [--plots DIR]
+    python tools/evaluate.py --gt GT.json --checkpoint CKPT [--images DIR] [--no-ema]
+        [--batch-size N] [--workers N] [--device D] [--save-predictions OUT.json]
+        [--draw DIR] [--draw-count N] [--draw-score X] [same options as above]
 
+With ``--checkpoint`` the model and its taxonomies come from the checkpoint (``--taxonomies``
+must then hash the same), the ground truth's images are predicted with a progress bar
+(file_name relative to ``--images``, default the ground truth's folder) and evaluated.
 Prints the 12 COCO numbers, per-class AP/AR and per-taxonomy tables. Exit 0 success,
 1 bad input (message names the file and record), 2 usage error.
 """
@@ -20,7 +26,9 @@ if importlib.util.find_spec("supertax") is None:  # run from a checkout without 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supertax  # noqa: E402
-from detection.evaluation import EvalInputError, EvalResult, evaluate  # noqa: E402
+from detection.checkpoint import CheckpointError  # noqa: E402
+from detection.evaluation import (EvalInputError, EvalResult, evaluate,  # noqa: E402
+                                  load_ground_truth)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,7 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--predictions", help="COCO results JSON (category_id = column + 1 "
                         "when --taxonomies is given)")
-    # --checkpoint CKPT [--images DIR] (predict, then evaluate) joins this group with training.
+    source.add_argument("--checkpoint", type=Path, metavar="CKPT",
+                        help="training checkpoint: predict the ground truth's images, then "
+                        "evaluate")
     p.add_argument("--taxonomies", nargs="+", metavar="PATH",
                    help="taxonomy YAML files or folders (super-taxonomy names, federated, "
                    "customers)")
@@ -42,17 +52,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write the tables as Markdown")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write per-class AP and PR-curve PNGs")
+    _checkpoint_arguments(p)
     args = p.parse_args(argv)
-    if args.customer and not args.taxonomies:
-        p.error("--customer needs --taxonomies")
+    if args.customer and not (args.taxonomies or args.checkpoint):
+        p.error("--customer needs --taxonomies (or --checkpoint)")
+    given = [f for f in ("images", "save_predictions", "draw") if getattr(args, f) is not None]
+    if given and not args.checkpoint:
+        p.error(f"--{given[0].replace('_', '-')} needs --checkpoint")
     return args
+
+
+def _checkpoint_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("with --checkpoint")
+    g.add_argument("--images", type=Path, metavar="DIR", help="folder the ground truth's "
+                   "file_name entries are relative to (default: the ground truth's folder)")
+    g.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA's")
+    g.add_argument("--batch-size", type=int, default=8, metavar="N")
+    g.add_argument("--workers", type=int, default=2, metavar="N", help="image-loading processes")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--save-predictions", type=Path, metavar="OUT", help="write the COCO results")
+    g.add_argument("--draw", type=Path, metavar="DIR", help="write DIR/predictions.png: "
+                   "predictions drawn on the first images")
+    g.add_argument("--draw-count", type=int, default=6, metavar="N", help="images drawn (6)")
+    g.add_argument("--draw-score", type=float, default=0.3, metavar="X",
+                   help="lowest score drawn (0.3)")
 
 
 def run(args: argparse.Namespace) -> EvalResult:
     """Load taxonomies, obtain predictions and evaluate."""
     taxset = supertax.load(args.taxonomies) if args.taxonomies else None
+    if args.checkpoint:
+        return run_checkpoint(args, taxset)
     return evaluate(args.gt, args.predictions, taxset=taxset, customer=args.customer,
                     federated=args.federated, engine=args.engine)
+
+
+def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None) -> EvalResult:
+    """Load the model, check the ground truth, predict its images (writing the predictions and
+    the drawing when asked), then evaluate in the checkpoint's taxonomies."""
+    from detection.predict import load_predictor, predict_images
+    predictor, taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
+                                            device=args.device, taxset=taxset)
+    # check the ground truth before the slow part
+    truth = load_ground_truth(args.gt, taxset=taxset, customer=args.customer)
+    results = predict_images(predictor, args.gt, args.images, taxset=taxset,
+                             image_size=cfg.model.image_size, batch_size=args.batch_size,
+                             workers=args.workers)
+    if args.save_predictions:
+        args.save_predictions.parent.mkdir(parents=True, exist_ok=True)
+        args.save_predictions.write_text(json.dumps(results) + "\n")
+        print(f"wrote {args.save_predictions} ({len(results)} predictions)")
+    if args.draw:
+        from detection.visualize import save_prediction_grid
+        path = save_prediction_grid(results, args.gt, args.images, taxset.names,
+                                    args.draw / "predictions.png", count=args.draw_count,
+                                    score_threshold=args.draw_score)
+        print(f"wrote {path}")
+    return evaluate(truth, results, taxset=taxset, federated=args.federated, engine=args.engine)
 
 
 def write_outputs(result: EvalResult, args: argparse.Namespace) -> None:
@@ -72,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         result = run(args)
-    except (EvalInputError, supertax.TaxonomyError, FileNotFoundError, ValueError) as e:
+    except (EvalInputError, supertax.TaxonomyError, CheckpointError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(result.format_table())
