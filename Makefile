@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA := data/demo
 DEMO_RUN := runs/demo
+# The demo's training budget: EfficientDet-D0 at 256 px on the CPU.
+DEMO_STEPS ?= 300
+DEMO_BATCH ?= 8
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench ablation clean
 
-$(STAMP): setup.cfg
+$(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -19,8 +22,31 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-demo: $(STAMP)
+$(DEMO_DATA)/test/annotations.json: | $(STAMP)
+	$(PY) tools/make_demo_data.py $(DEMO_DATA)
+
+demo: $(STAMP) $(DEMO_DATA)/test/annotations.json
 	$(PY) tools/validate_taxonomies.py taxonomies/driving
+	rm -rf $(DEMO_RUN)
+	$(PY) tools/train.py --taxonomies taxonomies/driving --output $(DEMO_RUN) \
+		--model efficientdet_d0 --image-size 256 --batch-size $(DEMO_BATCH) \
+		--steps $(DEMO_STEPS) --lr 0.002 --optim.warmup_steps 30 --val-every $(DEMO_STEPS)
+	$(PY) tools/evaluate.py --gt $(DEMO_DATA)/test/annotations.json \
+		--checkpoint $(DEMO_RUN)/last.pt --images $(DEMO_DATA)/test/images --taxonomies taxonomies/driving \
+		--json $(DEMO_RUN)/test_eval.json --markdown $(DEMO_RUN)/test_eval.md \
+		--draw $(DEMO_RUN)
+	@echo "demo done: $(DEMO_RUN)/test_eval.md, $(DEMO_RUN)/predictions.png"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_loss.py
+	$(PY) benchmarks/bench_labeler.py
+	$(PY) benchmarks/bench_train_step.py
+	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_loader.py
+	$(PY) benchmarks/bench_merge.py
+
+ablation: $(STAMP) $(DEMO_DATA)/test/annotations.json
+	$(PY) benchmarks/taxonomy_ablation.py --taxonomies taxonomies/driving --output runs/ablation
 
 lint: $(STAMP)
 	$(PY) -m flake8 supertax datasets losses detection tools benchmarks tests
