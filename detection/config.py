@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -115,8 +116,58 @@ def _build(cls: type, d: dict, where: str) -> Any:
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build(hints[key], value, f"{where}.{key}")
         else:
-            kwargs[key] = value
-    return cls(**kwargs)
+            kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own checks (ranges, choices)
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def coerce(value: Any, t: Any, where: str) -> Any:
+    """``value`` (from YAML or a flag) as field type ``t``; ``ValueError`` naming ``where``.
+
+    int -> float is allowed, lists become tuples for tuple fields, a single string
+    becomes a one-item list for ``list[str]`` fields; anything else must match.
+    """
+    origin, args = get_origin(t), get_args(t)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (t,) = [a for a in args if a is not type(None)]
+        return coerce(value, t, where)
+    if origin is Literal:
+        if value in args:
+            return value
+    elif origin is list:
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)):
+            return [coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(items)]
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    elif t is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif t is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(t, type):
+        if isinstance(value, t):
+            return value
+    else:
+        return value
+    raise ValueError(f"{where}: expected {_type_name(t)}, got {value!r}")
+
+
+def _type_name(t: Any) -> str:
+    if get_origin(t) is Literal:
+        return "one of " + ", ".join(map(repr, get_args(t)))
+    return getattr(t, "__name__", None) if get_origin(t) is None else str(t)
 
 
 def _leaves(cls: type, prefix: str = ""):
@@ -130,13 +181,22 @@ def _leaves(cls: type, prefix: str = ""):
 
 
 def _parse_value(text: str, t: Any) -> Any:
-    """A command-line string as the field's type (YAML syntax: `null`, `true`, lists)."""
-    value = yaml.safe_load(text)
-    if t is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if t is str and not isinstance(value, str):
+    """A command-line string as the field's type (YAML syntax: ``null``, ``true``, ``[a, b]``).
+
+    String fields take the text as it is (``--output 2024`` is the folder "2024"); a value
+    of the wrong type is a usage error (argparse exits with status 2).
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
         value = text
-    return value
+    is_str = t is str or (get_origin(t) in (Union, types.UnionType) and str in get_args(t))
+    if is_str and not (value is None and t is not str):
+        value = text
+    try:
+        return coerce(value, t, "value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -76,6 +76,53 @@ def all_gather_objects(obj, info: DistInfo) -> list:
     return out
 
 
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
+def gather_objects(obj, info: DistInfo) -> list | None:
+    """Every rank's ``obj`` in rank order on rank 0; ``None`` on the other ranks."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's ``obj`` on every rank (the others pass anything, e.g. None)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def broadcast_state(module: torch.nn.Module, info: DistInfo) -> None:
+    """Overwrite ``module``'s parameters and buffers with rank 0's, in place.
+
+    Without SyncBatchNorm each rank's batch-norm running statistics (and so its EMA copy)
+    follow its own batches; validating this way evaluates rank 0's model, the one saved.
+    """
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def all_ranks_true(flag: bool) -> bool:
+    """True iff ``flag`` is True on every rank (one all-reduce when a process group is up).
+
+    Lets every rank take the same branch, e.g. all stop on a non-finite loss instead of the
+    others blocking in the gradient all-reduce.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    if dist.get_backend() == "nccl":
+        value = value.cuda()
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def shutdown(info: DistInfo | None = None) -> None:
+    """Leave the process group (``info=None``: whenever one is initialised)."""
+    if (info is None or info.enabled) and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

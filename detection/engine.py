@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from detection.bench import PredictBench, to_coco_results
+from detection.distributed import all_ranks_true
 
 
 class NonFiniteLossError(RuntimeError):
@@ -36,18 +37,21 @@ def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
                scaler: torch.amp.GradScaler, clip_grad: float, step: int) -> dict[str, float]:
     """Forward, masked loss, backward, clip, optimizer step. Returns the losses as floats.
 
-    Raises ``NonFiniteLossError`` naming the step and the batch's image ids
-    before any weight is changed.
+    ``step`` only names the step in messages. Raises ``NonFiniteLossError`` naming the step
+    and the batch's image ids before any weight is changed. In a distributed run every rank
+    raises when any rank's loss is non-finite (no rank is left waiting in the all-reduce).
     """
     device_type = batch["image"].device.type
     with torch.autocast(device_type, enabled=scaler.is_enabled()):
         losses = bench(batch)
     loss = losses["loss"]
-    if not torch.isfinite(loss):
+    finite = bool(torch.isfinite(loss))
+    if not all_ranks_true(finite):
         ids = batch["image_id"].tolist()
-        raise NonFiniteLossError(f"non-finite loss {loss.item()} at step {step} "
-                                 f"(class {losses['class_loss'].item()}, box {losses['box_loss'].item()}); "
-                                 f"batch image ids: {ids}")
+        where = (f"non-finite loss {loss.item()} at step {step} (class "
+                 f"{losses['class_loss'].item()}, box {losses['box_loss'].item()})" if not finite
+                 else f"non-finite loss on another rank at step {step} (this rank's is {loss.item()})")
+        raise NonFiniteLossError(f"{where}; batch image ids: {ids}")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if clip_grad > 0:

@@ -7,9 +7,11 @@ validation, JSON-lines metrics and atomic checkpoints (``last.pt``, ``best.pt``)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# settings that do not change what is trained: a resumed run may differ in these
+RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run.val_every"}
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``"optim.steps: 5 -> 10"`` for every leaf of two ``TrainConfig.to_dict()`` trees that
+    differs, except ``RESUME_FREE``."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{name}.")
+        elif name not in RESUME_FREE and a != b and not (
+                isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -53,23 +73,28 @@ class Trainer:
         self.out = Path(cfg.run.output)
         self.taxset = supertax.load(cfg.data.taxonomies)
         self.data: TrainData = build_data(cfg, self.taxset, self.dist)
-        self.model = create_model(cfg.model, self.taxset.num_classes).to(self.device)
+        self.model = create_model(cfg.model, self.taxset.num_classes,
+                                  head_masks=np.asarray(self.taxset.masks)).to(self.device)
         if cfg.run.init_checkpoint:
             self._init_from(cfg.run.init_checkpoint)
         self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
                                 cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask).to(self.device)
         if cfg.run.sync_bn and self.dist.enabled:
             self.bench = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.bench)
-        self.train_module = (DistributedDataParallel(self.bench, device_ids=self._ddp_ids())
-                             if self.dist.enabled else self.bench)
+        # per-taxonomy heads: the heads of taxonomies absent from a batch get no gradient
+        self.train_module = (DistributedDataParallel(
+            self.bench, device_ids=self._ddp_ids(),
+            find_unused_parameters=cfg.model.heads == "per-taxonomy")
+            if self.dist.enabled else self.bench)
         self.optimizer = self._optimizer()
         self.total_steps = self._total_steps()
         o = cfg.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=o.amp and self.device.type == "cuda")
-        self.ema = ModelEmaV3(self.model, decay=o.ema_decay) if o.ema_decay > 0 else None
+        self.ema = ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True) if o.ema_decay > 0 else None
         self.state = TrainState()
+        self._epoch_ids: list[int] = []   # image ids this rank trained in the current epoch
         self._val_gt, self.last_eval = None, None
         if cfg.run.resume:
             self._resume(cfg.run.resume)
@@ -104,6 +129,10 @@ class Trainer:
     def _resume(self, path: str) -> None:
         ckpt = checkpoint.load(path)
         checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        changed = config_changes(ckpt.get("config", {}), self.cfg.to_dict())
+        if changed and self.dist.is_main:
+            warnings.warn(f"{path}: resuming with other settings than the checkpoint's, so the "
+                          f"run will not continue exactly: {'; '.join(changed)}", stacklevel=3)
         self.model.load_state_dict(ckpt["model"])
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"])
@@ -142,13 +171,23 @@ class Trainer:
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> dict:
-        """Federated, per-taxonomy mAP of the EMA (or raw) model on the val split."""
+        """Federated, per-taxonomy mAP of the EMA (or raw) model on the val split.
+
+        Every rank predicts its share of the val images with rank 0's weights and batch-norm
+        statistics; rank 0 gathers the predictions, evaluates, and sends the metrics to every
+        rank (all return the same dict).
+        """
         model = self.ema.module if self.ema is not None else self.model
+        distributed.broadcast_state(model, self.dist)  # every rank predicts with rank 0's model
         predictor = PredictBench(model).to(self.device)
         loader = self.data.val_loader(self.dist.rank, self.dist.world_size)
         results = predict(predictor, loader, self.device)
-        results = [r for part in distributed.all_gather_objects(results, self.dist) for r in part]
-        model.train()
+        self.model.train()  # predict() switched it to eval when there is no EMA
+        parts = distributed.gather_objects(results, self.dist)
+        metrics = self._evaluate([r for part in parts for r in part]) if self.dist.is_main else None
+        return distributed.broadcast_object(metrics, self.dist)
+
+    def _evaluate(self, results: list[dict]) -> dict:
         if not self.data.val_gt["images"]:
             return {}
         if self._val_gt is None:
@@ -165,6 +204,7 @@ class Trainer:
         try:
             while s.step < self.total_steps:
                 self._train_epoch(progress)
+                self._log_rank_shares()
                 if s.batch_in_epoch >= self.data.steps_per_epoch:
                     s.epoch, s.batch_in_epoch = s.epoch + 1, 0
                     if self.cfg.run.val_every == 0:
@@ -177,32 +217,61 @@ class Trainer:
         return s
 
     def _train_epoch(self, progress: Progress) -> None:
+        """Train the rest of epoch ``state.epoch`` (or until the step budget is spent).
+
+        Resuming mid-epoch re-reads the epoch's first ``batch_in_epoch`` batches without
+        training on them: loading them advances the augmentation streams exactly as in the
+        interrupted run (the cost of exactness is one pass of data loading over them).
+        """
         cfg, s = self.cfg, self.state
-        loader = self.data.train_loader(s.epoch)
-        t0, seen = time.perf_counter(), 0
-        for i, batch in enumerate(loader):
+        self._epoch_ids = []
+        t0, seen = None, 0
+        for i, batch in enumerate(self.data.train_loader(s.epoch)):
             if i < s.batch_in_epoch:
                 continue  # resuming mid-epoch: the same batches, already trained
             if s.step >= self.total_steps:
                 return
+            t0 = time.perf_counter() if t0 is None else t0
             batch = to_device(batch, self.device)
-            try:
+            try:  # steps are numbered from 1 in messages, as in metrics.jsonl
                 losses = train_step(self.train_module, batch, self.optimizer, self.scaler,
-                                    cfg.optim.clip_grad, s.step)
+                                    cfg.optim.clip_grad, s.step + 1)
             except NonFiniteLossError as exc:
-                raise NonFiniteLossError(f"{exc}\nthe last good checkpoint is {self.out / 'last.pt'}")
+                self._stop_non_finite(exc)
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update(self.model, step=s.step)
             s.step, s.batch_in_epoch = s.step + 1, i + 1
+            self._epoch_ids += batch["image_id"].tolist()
             seen += batch["image"].shape[0] * self.dist.world_size
-            rate = seen / (time.perf_counter() - t0)
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
             progress.update(losses["loss"], rate)
             if s.step % cfg.run.log_every == 0 or s.step == self.total_steps:
                 self.log({"step": s.step, "epoch": s.epoch, **losses,
-                          "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(rate, 2)})
+                          "lr": lr, "images_per_s": round(rate, 2)})
             if cfg.run.val_every and s.step % cfg.run.val_every == 0:
                 self._validate_and_save()
+
+    def _stop_non_finite(self, exc: NonFiniteLossError) -> None:
+        """Log the failure and re-raise naming the checkpoint that stays (nothing is saved)."""
+        last = self.out / "last.pt"
+        if last.exists() and self.state.history:
+            kept = f"the last good checkpoint is {last} (step {self.state.history[-1]['step']})"
+        else:
+            kept = f"no checkpoint was written yet in {self.out}"
+        self.log({"step": self.state.step + 1, "epoch": self.state.epoch, "error": str(exc)})
+        raise NonFiniteLossError(f"{exc}\n{kept}") from None
+
+    def _log_rank_shares(self) -> None:
+        """Distributed runs: how many images each rank trained this epoch (since the start or
+        resume) and a digest of their ids in order, so the shares can be checked."""
+        if not self.dist.enabled:
+            return
+        digest = hashlib.sha1(json.dumps(self._epoch_ids).encode()).hexdigest()[:16]
+        shares = distributed.all_gather_objects((len(self._epoch_ids), digest), self.dist)
+        self.log({"step": self.state.step, "epoch": self.state.epoch,
+                  "rank_images": [n for n, _ in shares], "rank_ids_sha1": [d for _, d in shares]})
 
     def _validate_and_save(self) -> None:
         metrics = self.validate()

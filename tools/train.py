@@ -19,6 +19,7 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from detection import distributed
 from detection.checkpoint import CheckpointError
 from detection.config import add_arguments, resolve
 from detection.engine import NonFiniteLossError
@@ -29,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    finally:
+        distributed.shutdown()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config, train, print the summary (rank 0); 1 on bad input or a failed run."""
     from datasets import DatasetError
     from detection.trainer import Trainer
     from supertax import TaxonomyError
@@ -37,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg)
         state = trainer.fit()
     except (TaxonomyError, DatasetError, CheckpointError, NonFiniteLossError, ValueError,
-            FileNotFoundError) as exc:
+            OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if trainer.dist.is_main:
