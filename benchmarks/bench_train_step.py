@@ -68,7 +68,8 @@ def step_time(bench, batch_arg, opt) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--image-size", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--boxes", type=int, default=20)

@@ -33,7 +33,8 @@ from detection.config import TrainConfig  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--taxonomies", nargs="+", default=["taxonomies/driving"])
     p.add_argument("--output", default="runs/ablation")
     p.add_argument("--data", default="data/demo", help="demo data folder (generated if absent)")
@@ -73,11 +74,13 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for name in args.variants:
         print(f"== {name} ==", flush=True)
-        results.append(run_variant(variant_config(base, name, out, oracle_dir), name, test_gt, taxset))
+        results.append(run_variant(variant_config(base, name, out, oracle_dir), name, test_gt,
+                                   taxset))
     machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                f"torch {torch.__version__}, device {args.device}")
     table = markdown_table(results, taxset.names)
-    command = "python benchmarks/taxonomy_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = ("python benchmarks/taxonomy_ablation.py "
+               + " ".join(sys.argv[1:] if argv is None else argv))
     text = (f"{table}\n\nCommand: `{command}`  \n{args.model} at {args.image_size}px, batch "
             f"{args.batch_size}, {args.steps} steps, seed {args.seed}; {machine}; total "
             f"{(time.perf_counter() - t0) / 60:.1f} min.\n")

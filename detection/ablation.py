@@ -52,7 +52,8 @@ def write_oracle_taxonomies(taxset: supertax.TaxonomySet, out: Path) -> Path:
             full = Path(src.annotations).with_name("annotations_full.json")
             if not full.is_file():
                 raise FileNotFoundError(f"{full}: no fully labeled annotations for the oracle "
-                                        f"(taxonomy {tax.name!r}; generate them with tools/make_demo_data.py)")
+                                        f"(taxonomy {tax.name!r}; generate them with "
+                                        f"tools/make_demo_data.py)")
             data.append({"annotations": str(full), "images": src.images})
         doc = {"kind": "taxonomy", "name": tax.name, "super_taxonomy": taxset.super.name,
                "labels": [{"name": n, "maps_to": n} for n in taxset.names],
@@ -76,12 +77,14 @@ def variant_config(base: TrainConfig, name: str, out: Path, oracle_dir: Path) ->
 
 
 def _mean_rate(run_dir: Path) -> float:
-    rates = [r["images_per_s"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    rates = [r["images_per_s"]
+             for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
              if "images_per_s" in r]
     return sum(rates) / max(1, len(rates))
 
 
-def run_variant(cfg: TrainConfig, name: str, test_gt: Path, taxset: supertax.TaxonomySet) -> VariantResult:
+def run_variant(cfg: TrainConfig, name: str, test_gt: Path,
+                taxset: supertax.TaxonomySet) -> VariantResult:
     """Train one variant, then score its last checkpoint (EMA) on the fully labeled test split."""
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
@@ -112,8 +115,10 @@ def markdown_table(results: list[VariantResult], class_names: list[str]) -> str:
     lines.append("| **mAP (AP, AP50, AR100)** | " + " | ".join(
         f"**{cell(r.stats['AP'])}** / {cell(r.stats['AP50'])} / {cell(r.stats['AR100'])}"
         for r in results) + " |")
-    lines.append("| parameters | " + " | ".join(f"{r.parameters / 1e6:.2f} M" for r in results) + " |")
-    lines.append("| training images/s | " + " | ".join(f"{r.images_per_s:.2f}" for r in results) + " |")
+    lines.append("| parameters | "
+                 + " | ".join(f"{r.parameters / 1e6:.2f} M" for r in results) + " |")
+    lines.append("| training images/s | "
+                 + " | ".join(f"{r.images_per_s:.2f}" for r in results) + " |")
     return "\n".join(lines)
 
 
@@ -129,7 +134,8 @@ def bar_chart(results: list[VariantResult], class_names: list[str], path: Path) 
     width = 0.8 / len(results)
     fig, ax = plt.subplots(figsize=(11, 4.5))
     for i, r in enumerate(results):
-        vals = [(r.per_class.get(n, {}).get("AP") or 0.0) for n in class_names] + [max(r.stats["AP"], 0)]
+        vals = ([(r.per_class.get(n, {}).get("AP") or 0.0) for n in class_names]
+                + [max(r.stats["AP"], 0)])
         ax.bar(x + (i - (len(results) - 1) / 2) * width, vals, width, label=r.name)
     ax.set_xticks(x, labels, rotation=20)
     ax.set_ylabel("AP (IoU 0.50:0.95), fully labeled test split")

@@ -1,4 +1,5 @@
-"""Benches around the EfficientDet network: anchors, labeling, loss and post-processing stay outside it.
+"""Benches around the EfficientDet network: anchors, labeling, loss and post-processing stay
+outside it.
 
 * ``TrainBench``: batch -> anchor targets -> network -> masked focal loss (a named dict).
 * ``PredictBench``: images -> detections in super-taxonomy columns, in original image pixels.
@@ -32,7 +33,8 @@ class TrainBench(nn.Module):
         self.model = model
         self.anchors = Anchors.from_config(model.config)
         self.labeler = AnchorLabeler(self.anchors, labeler_cfg)
-        self.register_buffer("ancestors", torch.as_tensor(ancestors, dtype=torch.bool), persistent=False)
+        self.register_buffer("ancestors", torch.as_tensor(ancestors, dtype=torch.bool),
+                             persistent=False)
         self.loss_cfg = loss_cfg
         self.taxonomy_mask = taxonomy_mask
         self.num_classes = model.config.num_classes
@@ -51,7 +53,8 @@ class TrainBench(nn.Module):
             cls_out, box_out = self.model(batch["image"], batch["taxonomy"])
         else:
             cls_out, box_out = self.model(batch["image"])
-        use_mask = self.taxonomy_mask or self.per_taxonomy  # a head only learns its taxonomy's classes
+        # a head only learns its taxonomy's classes
+        use_mask = self.taxonomy_mask or self.per_taxonomy
         class_mask = batch["label_mask"] if use_mask else None
         return masked_detection_loss(
             levels_to_B_A_K(cls_out, self.num_classes), levels_to_B_A_K(box_out, 4),
@@ -61,7 +64,8 @@ class TrainBench(nn.Module):
 
 @dataclass
 class Detections:
-    """Detections of one image: boxes [N, 4] x1y1x2y2 original pixels, scores [N], classes [N] columns."""
+    """Detections of one image: boxes [N, 4] x1y1x2y2 original pixels, scores [N],
+    classes [N] columns."""
 
     boxes: torch.Tensor
     scores: torch.Tensor
@@ -71,7 +75,8 @@ class Detections:
 class PredictBench(nn.Module):
     """Model + decoding + per-class NMS (effdet's post-processing), in super-taxonomy columns."""
 
-    def __init__(self, model: nn.Module, max_det_per_image: int = 100, score_threshold: float = 0.001):
+    def __init__(self, model: nn.Module, max_det_per_image: int = 100,
+                 score_threshold: float = 0.001):
         super().__init__()
         self.model = model
         self.anchors = Anchors.from_config(model.config)
@@ -81,7 +86,8 @@ class PredictBench(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor, scale: torch.Tensor, orig_size: torch.Tensor
                 ) -> list[Detections]:
-        """images [B, 3, H, W]; scale [B] (input pixels per original pixel); orig_size [B, 2] (h, w)."""
+        """images [B, 3, H, W]; scale [B] (input pixels per original pixel);
+        orig_size [B, 2] (h, w)."""
         cfg = self.model.config
         cls_out, box_out = self.model(images)
         points = min(cfg.max_detection_points, self.anchors.boxes.shape[0] * cfg.num_classes)
@@ -90,8 +96,9 @@ class PredictBench(nn.Module):
             max_detection_points=points)
         img_scale = (1.0 / scale).float()
         img_size = orig_size.flip(-1).float()  # effdet clips with (w, h) in original pixels
-        dets = _batch_detection(images.shape[0], cls_top, box_top, self.anchors.boxes.to(images.device),
-                                indices, classes, img_scale, img_size, max_det_per_image=self.max_det)
+        dets = _batch_detection(images.shape[0], cls_top, box_top,
+                                self.anchors.boxes.to(images.device), indices, classes,
+                                img_scale, img_size, max_det_per_image=self.max_det)
         return [_unpack(d, self.score_threshold) for d in dets]
 
 
@@ -123,5 +130,6 @@ def to_customer_labels(dets: Detections, label_columns: dict[str, int | None]) -
         if column is None:
             continue
         sel = dets.classes == column
-        out += [(label, box, score) for box, score in zip(dets.boxes[sel].tolist(), dets.scores[sel].tolist())]
+        out += [(label, box, score)
+                for box, score in zip(dets.boxes[sel].tolist(), dets.scores[sel].tolist())]
     return out

@@ -59,7 +59,8 @@ def taxonomy_differences(old: supertax.TaxonomySet, new: supertax.TaxonomySet) -
         added = [n for n in new.names if n not in old.names]
         out.append(f"classes: checkpoint has {old.names}, now {new.names}"
                    + (f"; removed {gone}" if gone else "") + (f"; added {added}" if added else ""))
-    old_t, new_t = {t.name: t.to_dict() for t in old.taxonomies}, {t.name: t.to_dict() for t in new.taxonomies}
+    old_t, new_t = ({t.name: t.to_dict() for t in old.taxonomies},
+                    {t.name: t.to_dict() for t in new.taxonomies})
     for name in sorted(set(old_t) | set(new_t)):
         if name not in new_t:
             out.append(f"taxonomy {name!r} is in the checkpoint but not loaded now")
@@ -79,7 +80,8 @@ def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path) -
     old = supertax.TaxonomySet.from_dict(ckpt["taxonomies"])
     diffs = taxonomy_differences(old, taxset) or ["(hash differs)"]
     raise CheckpointError(f"{path}: trained for taxonomy hash {ckpt.get('taxonomy_hash')}, "
-                          f"but the loaded taxonomies hash to {taxset.hash}:\n  - " + "\n  - ".join(diffs))
+                          f"but the loaded taxonomies hash to {taxset.hash}:\n  - "
+                          + "\n  - ".join(diffs))
 
 
 def rng_state() -> dict:

@@ -94,11 +94,11 @@ def build_data(cfg, taxset: supertax.TaxonomySet, dist: DistInfo) -> TrainData:
     if cfg.data.label_in_workers:
         anchors = Anchors.from_config(effdet_config(cfg.model, taxset.num_classes))
         target_fn = ItemLabeler(anchors, cfg.labeler)
-    train_ds = DetectionDataset(train, taxset, train_transform(aug, seed=cfg.run.seed), target_fn=target_fn)
+    train_ds = DetectionDataset(train, taxset, train_transform(aug, seed=cfg.run.seed),
+                                target_fn=target_fn)
     val_ds = DetectionDataset(val, taxset, eval_transform(aug))
     sampler = TaxonomyWeightedSampler.from_samples(train, taxset, seed=cfg.run.seed,
                                                    rank=dist.rank, world_size=dist.world_size)
     val_gt = SuperDataset(val, taxset).to_coco()
     return TrainData(train_ds, val_ds, sampler, val_gt, report.to_dict(), cfg.optim.batch_size,
                      cfg.data.workers, cfg.run.seed)
-

@@ -30,7 +30,8 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v)
+            for k, v in batch.items()}
 
 
 def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
@@ -50,7 +51,8 @@ def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
         ids = batch["image_id"].tolist()
         where = (f"non-finite loss {loss.item()} at step {step} (class "
                  f"{losses['class_loss'].item()}, box {losses['box_loss'].item()})" if not finite
-                 else f"non-finite loss on another rank at step {step} (this rank's is {loss.item()})")
+                 else f"non-finite loss on another rank at step {step} "
+                      f"(this rank's is {loss.item()})")
         raise NonFiniteLossError(f"{where}; batch image ids: {ids}")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()

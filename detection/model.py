@@ -24,7 +24,7 @@ class ModelConfig:
     name: str = "efficientdet_d0"
     image_size: int = 512                 # square model input, multiple of 2**max_level (128)
     pretrained_backbone: str | None = None  # local timm state dict for the backbone
-    heads: str = "shared"                 # "shared": one head pair; "per-taxonomy": one pair per taxonomy
+    heads: str = "shared"                 # "shared": one head pair; "per-taxonomy": one each
 
 
 def effdet_config(cfg: ModelConfig, num_classes: int):

@@ -40,7 +40,8 @@ class PerTaxonomyHeads(nn.Module):
         num_heads = head_masks.shape[0]
         self.class_nets = nn.ModuleList([model.class_net] + [self._head(self.config.num_classes)
                                                              for _ in range(num_heads - 1)])
-        self.box_nets = nn.ModuleList([model.box_net] + [self._head(4) for _ in range(num_heads - 1)])
+        self.box_nets = nn.ModuleList([model.box_net]
+                                      + [self._head(4) for _ in range(num_heads - 1)])
         self.register_buffer("head_masks", torch.as_tensor(head_masks, dtype=torch.bool))
 
     def _head(self, outputs: int) -> HeadNet:

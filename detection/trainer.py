@@ -60,7 +60,8 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_changes(a, b, f"{name}.")
         elif name not in RESUME_FREE and a != b and not (
-                isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+                isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                and list(a) == list(b)):
             out.append(f"{name}: {a!r} -> {b!r}")
     return out
 
@@ -90,9 +91,12 @@ class Trainer:
         self.total_steps = self._total_steps()
         o = cfg.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=o.amp and self.device.type == "cuda")
-        self.ema = ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True) if o.ema_decay > 0 else None
+            self.optimizer,
+            lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=o.amp and self.device.type == "cuda")
+        self.ema = (ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True)
+                    if o.ema_decay > 0 else None)
         self.state = TrainState()
         self._epoch_ids: list[int] = []   # image ids this rank trained in the current epoch
         self._val_gt, self.last_eval = None, None
@@ -197,10 +201,12 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> TrainState:
-        """Train until the step budget is spent; validate + checkpoint per epoch or ``val_every``."""
+        """Train until the step budget is spent; validate + checkpoint per epoch or
+        ``val_every``."""
         self.write_run_files()
         s = self.state
-        progress = Progress(self.total_steps, s.step, enabled=self.cfg.run.progress and self.dist.is_main)
+        progress = Progress(self.total_steps, s.step,
+                            enabled=self.cfg.run.progress and self.dist.is_main)
         try:
             while s.step < self.total_steps:
                 self._train_epoch(progress)
@@ -291,7 +297,8 @@ class Trainer:
                  f"{self.cfg.model.image_size}px on {len(self.data.train)} images of "
                  f"{len(self.taxset.taxonomies)} taxonomies (taxonomy mask "
                  f"{'on' if self.cfg.run.taxonomy_mask else 'OFF'})",
-                 f"best federated val AP {s.best_ap:.4f}; checkpoints in {self.out} (last.pt, best.pt)"]
+                 f"best federated val AP {s.best_ap:.4f}; checkpoints in {self.out} "
+                 f"(last.pt, best.pt)"]
         if self.last_eval is not None:
             lines.append(self.last_eval.format_table())
         return "\n".join(lines)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import supertax
-from detection.ablation import VariantResult, markdown_table, variant_config, write_oracle_taxonomies
+from detection.ablation import (VariantResult, markdown_table, variant_config,
+                                write_oracle_taxonomies)
 from detection.config import TrainConfig
 
 
@@ -26,7 +27,8 @@ def test_oracle_taxonomies_label_every_class_with_the_same_names_and_weights(tax
                                                     tmp_path / "oracle")])
     assert oracle.masks.all()  # every column labeled, vehicle (not exhaustive) included
     assert [t.name for t in oracle.taxonomies] == [t.name for t in taxset.taxonomies]
-    assert [t.sampling_weight for t in oracle.taxonomies] == [t.sampling_weight for t in taxset.taxonomies]
+    assert ([t.sampling_weight for t in oracle.taxonomies]
+            == [t.sampling_weight for t in taxset.taxonomies])
     assert oracle.taxonomy("customer_a").data[0].annotations.endswith("annotations_full.json")
 
 
@@ -46,7 +48,8 @@ def test_variants_differ_only_in_what_they_test(tmp_path):
     assert cfgs["separate"].model.heads == "per-taxonomy" and cfgs["masked"].model.heads == "shared"
     assert cfgs["oracle"].data.taxonomies == [str(tmp_path / "oracle")]
     for c in cfgs.values():  # same seed, steps and model everywhere
-        assert (c.run.seed, c.optim.steps, c.model.name) == (base.run.seed, base.optim.steps, base.model.name)
+        assert ((c.run.seed, c.optim.steps, c.model.name)
+                == (base.run.seed, base.optim.steps, base.model.name))
     assert base.run.taxonomy_mask is True  # the base config is not changed
 
 

@@ -56,7 +56,8 @@ def fresh_model(seed: int = 0) -> torch.nn.Module:
 
 def make_batch(samples, taxset, labeled_in_workers: bool) -> dict:
     model_config = fresh_model().config
-    target_fn = ItemLabeler(Anchors.from_config(model_config), LabelerConfig()) if labeled_in_workers else None
+    target_fn = (ItemLabeler(Anchors.from_config(model_config), LabelerConfig())
+                 if labeled_in_workers else None)
     ds = DetectionDataset(samples, taxset, eval_transform(AugmentConfig(image_size=128)),
                           target_fn=target_fn)
     return collate([ds[i] for i in range(len(ds))])
@@ -83,8 +84,9 @@ def make_bench(taxset, model=None, **kwargs) -> TrainBench:
 def test_batch_mixes_taxonomies_with_different_label_masks(batch):
     assert batch["image"].shape == (4, 3, 128, 128)
     # customer_a labels only person; customer_b labels person, both pedestrians, car, truck
-    assert batch["label_mask"].tolist() == [[True, False, False, False, False, False, False]] * 2 + [
-        [True, True, True, False, True, True, False]] * 2
+    assert batch["label_mask"].tolist() == (
+        [[True, False, False, False, False, False, False]] * 2
+        + [[True, True, True, False, True, True, False]] * 2)
 
 
 def test_loss_equals_masked_detection_loss_on_the_labelers_targets(batch, taxset):
@@ -118,7 +120,8 @@ def test_unmasked_bench_equals_effdet_det_bench_train(batch, taxset):
     """Independent reference: effdet's own labeler (0.5 / 0.5) and loss. Our bench with the mask
     off, the same thresholds, no hierarchy (identity ancestors) and unit box weights must agree."""
     model = fresh_model()
-    ours = TrainBench(model, torch.eye(K, dtype=torch.bool), LabelerConfig(pos_iou=0.5, neg_iou=0.5),
+    ours = TrainBench(model, torch.eye(K, dtype=torch.bool),
+                      LabelerConfig(pos_iou=0.5, neg_iou=0.5),
                       DetectionLossConfig(), taxonomy_mask=False)
     theirs = DetBenchTrain(model)
     b = dict(batch, box_weights=(batch["classes"] >= 0).float())
@@ -135,7 +138,8 @@ def test_a_few_training_steps_reduce_the_loss_on_a_fixed_batch(batch, taxset):
     bench = make_bench(taxset)
     optimizer = torch.optim.AdamW(bench.parameters(), lr=1e-2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    losses = [train_step(bench, batch, optimizer, scaler, 10.0, step)["loss"] for step in range(1, 7)]
+    losses = [train_step(bench, batch, optimizer, scaler, 10.0, step)["loss"]
+              for step in range(1, 7)]
     assert losses[-1] < 0.5 * losses[0], losses
 
 

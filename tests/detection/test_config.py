@@ -40,7 +40,8 @@ def test_aliases_set_the_same_fields_as_the_dotted_flags():
     dotted = parse(["--optim.lr", "0.5", "--optim.steps", "7", "--model.image_size", "256",
                     "--optim.batch_size", "3", "--optim.epochs", "2",
                     "--model.name", "efficientdet_d2", "--run.seed", "5",
-                    "--data.taxonomies", "a", "b", "--run.output", "runs/x", "--run.val_every", "4"])
+                    "--data.taxonomies", "a", "b", "--run.output", "runs/x",
+                    "--run.val_every", "4"])
     assert short == dotted
     assert (short.optim.lr, short.optim.steps, short.model.image_size) == (0.5, 7, 256)
     assert short.data.taxonomies == ["a", "b"]
@@ -80,7 +81,8 @@ def test_yaml_exponent_without_a_dot_is_a_float(tmp_path):
 
 def test_augment_image_size_follows_the_model():
     assert parse(["--image-size", "384"]).augment.image_size == 384
-    with pytest.raises(ValueError, match="augment.image_size 320 differs from model.image_size 384"):
+    with pytest.raises(ValueError,
+                       match="augment.image_size 320 differs from model.image_size 384"):
         TrainConfig.from_dict({"model": {"image_size": 384}, "augment": {"image_size": 320}})
 
 

@@ -15,7 +15,8 @@ def test_head_predicts_every_super_class_at_each_level(name):
 
 
 def test_all_d_and_lite_configs_are_known():
-    for name in [f"tf_efficientdet_d{i}" for i in range(8)] + ["tf_efficientdet_lite0", "efficientdet_d0"]:
+    for name in ([f"tf_efficientdet_d{i}" for i in range(8)]
+                 + ["tf_efficientdet_lite0", "efficientdet_d0"]):
         assert name in MODEL_NAMES
 
 
@@ -33,7 +34,8 @@ def test_backbone_loads_only_from_a_local_file(tmp_path):
     donor = create_model(ModelConfig("efficientdet_d0", image_size=128), 7)
     path = tmp_path / "backbone.pth"
     torch.save(donor.backbone.state_dict(), path)
-    model = create_model(ModelConfig("efficientdet_d0", image_size=128, pretrained_backbone=str(path)), 7)
+    model = create_model(
+        ModelConfig("efficientdet_d0", image_size=128, pretrained_backbone=str(path)), 7)
     for (k, a), b in zip(model.backbone.state_dict().items(), donor.backbone.state_dict().values()):
         assert torch.equal(a, b), k
 
@@ -42,4 +44,5 @@ def test_foreign_backbone_file_is_refused_with_its_name(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(3, 3)}, path)
     with pytest.raises(ValueError, match="other.pth: no tensor matches"):
-        create_model(ModelConfig("efficientdet_d0", image_size=128, pretrained_backbone=str(path)), 7)
+        create_model(
+            ModelConfig("efficientdet_d0", image_size=128, pretrained_backbone=str(path)), 7)

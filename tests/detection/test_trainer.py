@@ -20,7 +20,6 @@ import supertax
 from datasets.demo import DemoConfig, generate_demo
 from detection import bench as bench_mod, checkpoint, engine, trainer as trainer_mod
 from detection.config import TrainConfig
-from detection.model import ModelConfig
 from detection.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,14 +30,16 @@ def make_tiny_taxonomies(root: Path, images_per_customer: int = 4) -> Path:
     """Generate a demo dataset under ``root/demo`` (128 px images) and copies of the driving
     taxonomy YAMLs in ``root/taxonomies`` whose ``data:`` point at it. Returns that folder."""
     generate_demo(root / "demo", supertax.load([DRIVING]),
-                  DemoConfig(images_per_customer=images_per_customer, test_images=2, image_size=128))
+                  DemoConfig(images_per_customer=images_per_customer, test_images=2,
+                             image_size=128))
     folder = root / "taxonomies"
     folder.mkdir(parents=True)
     for src in sorted(DRIVING.glob("*.yaml")):
         doc = yaml.safe_load(src.read_text())
         if doc.get("kind") == "taxonomy":
             d = root / "demo" / doc["name"]
-            doc["data"] = [{"annotations": str(d / "annotations.json"), "images": str(d / "images")}]
+            doc["data"] = [{"annotations": str(d / "annotations.json"),
+                            "images": str(d / "images")}]
         (folder / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     return folder
 

@@ -20,7 +20,8 @@ import torch
 from detection.config import add_arguments, resolve
 from detection.data import build_data
 from detection.distributed import DistInfo
-from tests.detection.test_trainer import make_tiny_taxonomies, one_thread, read_metrics  # noqa: F401
+from tests.detection.test_trainer import (  # noqa: F401
+    make_tiny_taxonomies, one_thread, read_metrics)
 from tools.train import main
 
 REPO = Path(__file__).resolve().parents[2]
