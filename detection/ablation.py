@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 import supertax
+from detection import checkpoint
 from detection.config import TrainConfig
 from detection.evaluation import evaluate
 from detection.predict import load_predictor, predict_images
@@ -35,7 +35,7 @@ class VariantResult:
     per_class: dict        # class -> {AP, AP50, AR100, ...}
     parameters: int
     images_per_s: float    # mean training throughput
-    train_seconds: float
+    train_seconds: float   # steps x batch / images_per_s
 
 
 def write_oracle_taxonomies(taxset: supertax.TaxonomySet, out: Path) -> Path:
@@ -83,21 +83,29 @@ def _mean_rate(run_dir: Path) -> float:
     return sum(rates) / max(1, len(rates))
 
 
+def _trained(run_dir: Path, steps: int) -> bool:
+    """A finished run of ``steps`` steps is already in ``run_dir`` (the ablation reuses it)."""
+    last = run_dir / "last.pt"
+    return last.is_file() and checkpoint.load(last)["state"]["step"] >= steps
+
+
 def run_variant(cfg: TrainConfig, name: str, test_gt: Path,
                 taxset: supertax.TaxonomySet) -> VariantResult:
-    """Train one variant, then score its last checkpoint (EMA) on the fully labeled test split."""
-    t0 = time.perf_counter()
-    trainer = Trainer(cfg)
-    trainer.fit()
-    seconds = time.perf_counter() - t0
-    params = sum(p.numel() for p in trainer.model.parameters())
+    """Train one variant (unless already done), then score its last checkpoint (EMA) on the
+    fully labeled test split (images in ``images/`` beside the ground truth)."""
     run_dir = Path(cfg.run.output)
+    if not _trained(run_dir, cfg.optim.steps):
+        Trainer(cfg).fit()
     predictor, _, _ = load_predictor(run_dir / "last.pt")
-    results = predict_images(predictor, test_gt, taxset=taxset, image_size=cfg.model.image_size,
-                             batch_size=cfg.optim.batch_size, progress=cfg.run.progress)
+    params = sum(p.numel() for p in predictor.model.parameters())
+    results = predict_images(predictor, test_gt, test_gt.parent / "images", taxset=taxset,
+                             image_size=cfg.model.image_size, batch_size=cfg.optim.batch_size,
+                             progress=cfg.run.progress)
     res = evaluate(str(test_gt), results, taxset=taxset)
     (run_dir / "test_eval.json").write_text(json.dumps(res.to_dict(), indent=1))
-    return VariantResult(name, res.stats, res.per_class, params, _mean_rate(run_dir), seconds)
+    rate = _mean_rate(run_dir)
+    seconds = cfg.optim.steps * cfg.optim.batch_size / max(rate, 1e-9)
+    return VariantResult(name, res.stats, res.to_dict()["per_class"], params, rate, seconds)
 
 
 def markdown_table(results: list[VariantResult], class_names: list[str]) -> str:
