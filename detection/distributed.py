@@ -58,17 +58,8 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Mean of a tensor over ranks (a copy; the input is not changed)."""
-    if not info.enabled:
-        return value
-    out = value.detach().clone()
-    dist.all_reduce(out)
-    return out / info.world_size
-
-
 def all_gather_objects(obj, info: DistInfo) -> list:
-    """Every rank's ``obj`` on every rank (lists of predictions during validation)."""
+    """Every rank's ``obj`` on every rank (the per-rank image shares of an epoch)."""
     if not info.enabled:
         return [obj]
     out = [None] * info.world_size

@@ -110,7 +110,7 @@ class Trainer:
     def _optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
         decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
+        for p in self.model.parameters():
             (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on norms and biases
         groups = [{"params": decay, "weight_decay": o.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
