@@ -24,7 +24,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.
 import effdet  # noqa: E402
 from effdet.anchors import AnchorLabeler as EffdetLabeler, Anchors  # noqa: E402
 
-from detection.labeler import AnchorLabeler, LabelerConfig  # noqa: E402
+from detection.anchors.labeler import AnchorLabeler, LabelerConfig  # noqa: E402
 
 
 def random_batch(batch: int, boxes: int, size: int, seed: int = 0):

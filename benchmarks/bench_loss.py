@@ -6,7 +6,7 @@ respect to the per-level head outputs (so gradients reach the model's layout):
 
 - effdet:  ``effdet.loss.loss_fn(per-level outputs, per-level targets)``.
 - ours:    ``levels_to_B_A_K`` of both heads (flattening is timed) + ``masked_detection_loss``
-           with flat targets (the labeler's output format, contract 3), a class mask
+           with flat targets (the labeler's output format), a class mask
            (~30 % of columns unlabeled) and per-anchor box weights.
 - drop-in: ``losses.detection_loss`` with effdet's per-level lists (flattens targets too).
 

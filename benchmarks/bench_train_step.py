@@ -2,7 +2,7 @@
 
 Both sides start from the same EfficientDet weights, see the same batch and
 boxes, and use the same optimizer. effdet's side is its own ``DetBenchTrain``
-with its labeler (``bench_labeler=True``); ours is ``detection.bench.TrainBench``
+with its labeler (``bench_labeler=True``); ours is ``detection.model.benches.TrainBench``
 labeling on the device, with taxonomy masks, ancestors and box weights on.
 Steps alternate between the two; the median is reported.
 
@@ -27,9 +27,9 @@ import torch  # noqa: E402
 from effdet.bench import DetBenchTrain  # noqa: E402
 
 import supertax  # noqa: E402
-from detection.bench import TrainBench  # noqa: E402
-from detection.labeler import LabelerConfig  # noqa: E402
-from detection.model import ModelConfig, create_model  # noqa: E402
+from detection.model.benches import TrainBench  # noqa: E402
+from detection.anchors.labeler import LabelerConfig  # noqa: E402
+from detection.model.build import ModelConfig, create_model  # noqa: E402
 from losses import DetectionLossConfig  # noqa: E402
 from losses.targets import PADDING  # noqa: E402
 

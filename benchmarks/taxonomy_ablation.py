@@ -12,7 +12,6 @@ Defaults fit a 2-core CPU in about an hour; for a longer run on a GPU, e.g.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import sys
@@ -20,16 +19,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
 import supertax  # noqa: E402
 from datasets.demo import DemoConfig, generate_demo  # noqa: E402
-from detection.ablation import (VARIANTS, bar_chart, markdown_table, run_variant,  # noqa: E402
-                                variant_config, write_oracle_taxonomies)
-from detection.config import TrainConfig  # noqa: E402
+from benchmarks.ablation import (VARIANTS, bar_chart, markdown_table, run_variant,  # noqa: E402
+                                 variant_config, write_oracle_taxonomies)
+from detection.training.config import TrainConfig  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

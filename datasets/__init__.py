@@ -15,7 +15,7 @@ from datasets.coco_io import (CocoFile, CocoFormatError, DatasetError, Duplicate
                               read_coco)
 from datasets.images import ImageCheckError, MissingImagesError, check_images
 from datasets.merge import DuplicateImageError, MergeConfig, UnmappedCategoryError, merge
-from datasets.report import Counts, FileReport, MergeReport
+from datasets.merge_report import Counts, FileReport, MergeReport
 from datasets.sample import Sample
 from datasets.superset import SuperDataset
 

@@ -16,12 +16,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from supertax.errors import InputError
+
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 SECTIONS = ("images", "annotations", "categories")
 SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
 
 
-class DatasetError(Exception):
+class DatasetError(InputError):
     """A dataset file, record or image that cannot be used (message names file and record)."""
 
 
@@ -94,11 +96,6 @@ def check_bbox(v: Any) -> str | None:
           and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
                   for x in v))
     return None if ok else f"must be 4 finite numbers [x, y, width, height], got {v!r}"
-
-
-def check_number(v: Any) -> str | None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    return None if ok else f"must be a finite number, got {v!r}"
 
 
 # ---------------------------------------------------------------- record naming

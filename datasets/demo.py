@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from datasets.demo_scene import ADULT, CAR, CHILD, DOG, KINDS, LIGHT, TRUCK, DemoObject, scene
+from supertax.errors import ConfigError
 
 TEST = "test"
 # object-kind mix per customer (the demo's "camera placements"); unknown names use DEFAULT_MIX
@@ -143,9 +144,9 @@ def _summary(name: str, scenes: list[list[DemoObject]], own: dict) -> GroupSumma
 def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> list[GroupSummary]:
     """Write the demo dataset for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``."""
     if cfg.image_format not in ("jpg", "png"):
-        raise ValueError(f"image_format must be 'jpg' or 'png', got {cfg.image_format!r}")
+        raise ConfigError(f"image_format must be 'jpg' or 'png', got {cfg.image_format!r}")
     if cfg.image_size < 64:
-        raise ValueError(f"image_size must be at least 64, got {cfg.image_size}")
+        raise ConfigError(f"image_size must be at least 64, got {cfg.image_size}")
     out, sup = Path(out), taxset.super
     full_cats = super_categories(sup)
     leaves = {k: k for k in KINDS if k in sup.column}

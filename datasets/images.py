@@ -21,12 +21,16 @@ EXIF_ORIENTATION = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
 
 
-class MissingImagesError(DatasetError):
+class MissingImagesError(DatasetError, FileNotFoundError):
     """Image files named by the annotations are not on disk (all of them listed)."""
 
 
-class ImageCheckError(DatasetError):
+class ImageCheckError(DatasetError, ValueError):
     """Images that cannot be decoded, are truncated, or differ from their declared size."""
+
+
+class ImageReadError(DatasetError, OSError):
+    """An image file that cannot be opened or decoded while loading a batch."""
 
 
 @dataclass(frozen=True)

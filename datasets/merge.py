@@ -30,11 +30,13 @@ import numpy as np
 
 from datasets.coco_io import CocoFile, DatasetError, image_rows, read_coco, xywh_to_xyxy
 from datasets.images import ImageRef, check_images
-from datasets.report import (CHANGED_CLIPPED, CHANGED_CROWD, CHANGED_DUPLICATE, DROP_MISSING_IMAGE,
-                             DROP_NONPOSITIVE, DROP_NULL, DROP_OUTSIDE, DROP_UNMAPPED, Counts,
-                             DuplicateGroup, FileReport, MergeReport, tally)
+from datasets.merge_report import (CHANGED_CLIPPED, CHANGED_CROWD, CHANGED_DUPLICATE,
+                                   DROP_MISSING_IMAGE, DROP_NONPOSITIVE, DROP_NULL, DROP_OUTSIDE,
+                                   DROP_UNMAPPED, Counts, DuplicateGroup, FileReport, MergeReport,
+                                   tally)
 from datasets.superset import SampleColumns, SuperDataset, build_samples
 from supertax import DataSource, Taxonomy, TaxonomySet
+from supertax.errors import ConfigError
 
 DUPLICATE_POLICIES = ("report", "error")
 
@@ -82,7 +84,7 @@ def merge(taxset: TaxonomySet, cfg: MergeConfig | None = None) -> tuple[SuperDat
     file, image order) and its report. Raises a ``DatasetError`` subclass on bad input."""
     cfg = cfg or MergeConfig()
     if cfg.duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {cfg.duplicates!r}")
+        raise ConfigError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {cfg.duplicates!r}")
     parts, next_id = [], 1
     for tax in taxset.taxonomies:
         for src in tax.data:

@@ -29,6 +29,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from datasets.sample import Sample
+from supertax.errors import ConfigError
 
 Balance = Literal["taxonomy", "image"]
 
@@ -38,13 +39,13 @@ def sample_probabilities(taxonomy_of_each_sample: Sequence[str], weights: Mappin
     """[N] float64 draw probability of each sample (see the module docstring)."""
     names = np.asarray(taxonomy_of_each_sample, dtype=object)
     if len(names) == 0:
-        raise ValueError("no samples to draw from")
+        raise ConfigError("no samples to draw from")
     unknown = sorted(set(names) - set(weights))
     if unknown:
         raise KeyError(f"no sampling weight for taxonomies: {', '.join(map(str, unknown))}")
     bad = {t: w for t, w in weights.items() if not (np.isfinite(w) and w >= 0)}
     if bad:
-        raise ValueError(f"sampling weights must be finite and >= 0: {bad}")
+        raise ConfigError(f"sampling weights must be finite and >= 0: {bad}")
     tax, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
     w_tax = np.array([float(weights[t]) for t in tax])
     if balance == "taxonomy":
@@ -52,10 +53,10 @@ def sample_probabilities(taxonomy_of_each_sample: Sequence[str], weights: Mappin
     elif balance == "image":
         per_sample = w_tax[inverse]
     else:
-        raise ValueError(f"balance must be 'taxonomy' or 'image', got {balance!r}")
+        raise ConfigError(f"balance must be 'taxonomy' or 'image', got {balance!r}")
     total = per_sample.sum()
     if total <= 0:
-        raise ValueError("all sampling weights of the present taxonomies are 0")
+        raise ConfigError("all sampling weights of the present taxonomies are 0")
     return per_sample / total
 
 
@@ -87,7 +88,7 @@ class TaxonomyWeightedSampler(Sampler[int]):
                                                   balance)
         self.num_samples = len(self.probabilities) if num_samples is None else int(num_samples)
         if self.num_samples <= 0:
-            raise ValueError(f"num_samples must be positive, got {num_samples}")
+            raise ConfigError(f"num_samples must be positive, got {num_samples}")
         self.seed = int(seed)
         self.rank, self.world_size = _distributed_rank_world(rank, world_size)
         self.epoch = 0

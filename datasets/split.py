@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from datasets.sample import Sample
+from supertax.errors import ConfigError
 
 SplitKey = Literal["content", "filename"]
 
@@ -35,9 +36,9 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_fraction <= 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1], got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1], got {self.val_fraction}")
         if self.by not in ("content", "filename"):
-            raise ValueError(f"split key must be 'content' or 'filename', got {self.by!r}")
+            raise ConfigError(f"split key must be 'content' or 'filename', got {self.by!r}")
 
 
 def hash_unit(key: str, salt: str) -> float:
@@ -51,8 +52,8 @@ def split_key(sample: Sample, by: SplitKey) -> str:
     if by == "filename":
         return Path(sample.file).name
     if not sample.content_hash:
-        raise ValueError(f"image id {sample.image_id} ({sample.file}): no content_hash; compute "
-                         "content hashes when merging, or split with by='filename'")
+        raise ConfigError(f"image id {sample.image_id} ({sample.file}): no content_hash; compute "
+                          "content hashes when merging, or split with by='filename'")
     return sample.content_hash
 
 

@@ -120,8 +120,8 @@ class SuperDataset:
                 for j, name in enumerate(sup.names)]
 
     def to_coco(self, relative_to: str | Path | None = None) -> dict:
-        """The contract COCO dict; ``file_name`` relative to ``relative_to`` (a folder) if given,
-        else the absolute path."""
+        """The super-dataset as a COCO dict (format in ``docs/datasets.md``); ``file_name``
+        relative to ``relative_to`` (a folder) if given, else the absolute path."""
         return {"info": {"description": f"super-dataset over {self.taxset.super.name!r}",
                          "super_taxonomy": self.taxset.super.name,
                          "taxonomy_hash": self.taxset.hash,

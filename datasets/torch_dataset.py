@@ -1,6 +1,6 @@
 """torch Dataset over super-dataset samples and the collate that builds training batches.
 
-``collate`` output (contract 2 of the project brief)::
+``collate`` output (the batch every training and prediction bench takes)::
 
     image        [B, 3, H, W] float32  ImageNet-normalised RGB
     boxes        [B, G, 4] float32     x1y1x2y2, model-input pixels (zero rows = padding)
@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from datasets.images import ImageCheckError, ImageReadError
 from datasets.sample import Sample
 from datasets.transforms import DetectionTransform, normalize
 from losses.targets import PADDING
+from supertax.errors import ConfigError
 
 TargetFn = Callable[[dict], "dict | None"]
 NOT_COLLATED = ("ann_index",)  # per-item only: row of each kept box in Sample.boxes
@@ -38,7 +40,7 @@ def load_image(path: str, image_id: int = -1) -> np.ndarray:
     """[H, W, 3] uint8 RGB, EXIF orientation applied (OpenCV's default for IMREAD_COLOR)."""
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise OSError(f"image id {image_id}: cannot read image file {path}")
+        raise ImageReadError(f"image id {image_id}: cannot read image file {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -55,7 +57,7 @@ class DetectionDataset(Dataset):
     def __init__(self, samples: Sequence[Sample], taxset, transform: DetectionTransform,
                  image_size: int | None = None, target_fn: TargetFn | None = None) -> None:
         if image_size is not None and image_size != transform.cfg.image_size:
-            raise ValueError(f"image_size {image_size} != transform's {transform.cfg.image_size}")
+            raise ConfigError(f"image_size {image_size} != transform's {transform.cfg.image_size}")
         self.samples = list(samples)
         self.taxset = taxset
         self.transform = transform
@@ -77,8 +79,9 @@ class DetectionDataset(Dataset):
         s = self.samples[index]
         image = load_image(s.file, s.image_id)
         if image.shape[:2] != (s.height, s.width):
-            raise ValueError(f"image id {s.image_id} ({s.file}): decoded size "
-                             f"{image.shape[1]}x{image.shape[0]} != recorded {s.width}x{s.height}")
+            raise ImageCheckError(f"image id {s.image_id} ({s.file}): decoded size "
+                                  f"{image.shape[1]}x{image.shape[0]} != recorded "
+                                  f"{s.width}x{s.height}")
         if s.taxonomy not in self.taxset.index:
             raise KeyError(f"image id {s.image_id} ({s.file}): taxonomy {s.taxonomy!r} is not in "
                            f"the TaxonomySet ({', '.join(self.taxset.index)})")

@@ -21,6 +21,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
+from supertax.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,9 +46,9 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         lo, hi = self.scale_jitter
         if not 0 < lo <= hi:
-            raise ValueError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
+            raise ConfigError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
         if self.image_size <= 0:
-            raise ValueError(f"image_size must be positive, got {self.image_size}")
+            raise ConfigError(f"image_size must be positive, got {self.image_size}")
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""EfficientDet for the super-taxonomy: labeler, benches, training, prediction and evaluation."""
+"""EfficientDet for the super-taxonomy, one sub-package per job.
+
+* ``detection.model``       the network and its train / predict benches;
+* ``detection.anchors``     anchor grids and the batched anchor labeler;
+* ``detection.training``    config, loaders, the loop, the trainer, checkpoints, DDP;
+* ``detection.prediction``  run a checkpoint on images, draw the detections;
+* ``detection.evaluation``  COCO scoring: plain, federated, per customer (no torch).
+"""
 
 import warnings
 

@@ -1,7 +1,7 @@
 """EfficientDet detection loss with Taxonomy Loss Masking (fused API and effdet drop-in).
 
-``masked_detection_loss`` works on flat anchors (contract 3/4: ``[B, A, ...]`` in effdet's
-anchor order); ``detection_loss`` takes effdet's per-level lists and returns what
+``masked_detection_loss`` works on flat anchors (``[B, A, ...]`` in effdet's anchor order,
+the labeler's output); ``detection_loss`` takes effdet's per-level lists and returns what
 ``effdet.loss.loss_fn`` returns, equal to it when the masking extras are None.
 """
 
@@ -17,6 +17,7 @@ from losses.box import box_regression_loss
 from losses.hierarchy import as_ancestors
 from losses.fused_focal import masked_focal_sum
 from losses.targets import IGNORE
+from supertax.errors import ConfigError
 
 LossDict = dict[str, Tensor]   # keys "loss" (total), "class_loss", "box_loss"
 
@@ -30,6 +31,9 @@ class DetectionLossConfig:
     delta: float = 0.1
     box_loss_weight: float = 50.0
     label_smoothing: float = 0.0
+    # effdet's older focal implementation: the same loss value and gradient, but it cannot
+    # smooth labels. Kept for signature parity with ``effdet.loss.loss_fn``; here it only
+    # turns label smoothing off (and rejects a non-zero ``label_smoothing``).
     legacy_focal: bool = False
 
     def __post_init__(self) -> None:
@@ -44,7 +48,7 @@ class DetectionLossConfig:
              "use legacy_focal=False or label_smoothing=0"),
         ] if bad]
         if problems:
-            raise ValueError("DetectionLossConfig: " + "; ".join(problems))
+            raise ConfigError("DetectionLossConfig: " + "; ".join(problems))
 
 
 def levels_to_B_A_K(per_level: list[Tensor], C: int) -> Tensor:

@@ -11,13 +11,15 @@ Typical use::
 """
 
 from supertax.diagnostics import ERROR, WARNING, Diagnostic, TaxonomyError
+from supertax.errors import ConfigError, InputError, InputNotFoundError, OutputError, run_cli
 from supertax.taxonomy import (Coverage, DataSource, Label, Taxonomy, coverage, label_columns,
                                label_mask, missing_mask)
 from supertax.taxset import TaxonomySet, Validation, discover, load, validate_files
 from supertax.tree import SuperClass, SuperTaxonomy
 
 __all__ = [
-    "ERROR", "WARNING", "Diagnostic", "TaxonomyError", "Coverage", "DataSource", "Label",
+    "ERROR", "WARNING", "Diagnostic", "TaxonomyError", "InputError", "ConfigError",
+    "InputNotFoundError", "OutputError", "run_cli", "Coverage", "DataSource", "Label",
     "Taxonomy", "coverage", "label_columns", "label_mask", "missing_mask", "TaxonomySet",
     "Validation", "discover", "load", "validate_files", "SuperClass", "SuperTaxonomy",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from supertax.errors import InputError
+
 from supertax.yamlpos import Pos
 
 ERROR = "error"
@@ -25,7 +27,7 @@ class Diagnostic:
                 "severity": self.severity, "message": self.message}
 
 
-class TaxonomyError(Exception):
+class TaxonomyError(InputError):
     """Taxonomy files that do not validate; ``diagnostics`` lists every problem."""
 
     def __init__(self, diagnostics: list[Diagnostic]):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
+from supertax.errors import InputNotFoundError
 from supertax.parse import read_file
 from supertax.taxonomy import Coverage, Label, Taxonomy, coverage, label_columns, label_mask
 from supertax.tree import SuperTaxonomy, SuperClass
@@ -35,7 +36,7 @@ def discover(paths: str | Path | list[str | Path]) -> list[Path]:
         elif p.is_file():
             files.append(p)
         else:
-            raise FileNotFoundError(f"no such file or folder: {p}")
+            raise InputNotFoundError(f"no such file or folder: {p}")
     unique: dict[Path, Path] = {}
     for f in files:
         unique.setdefault(f.resolve(), f)

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from supertax.errors import InputError
+
 
 @dataclass(frozen=True)
 class Pos:
@@ -48,7 +50,9 @@ class Seq(list):
     item_pos: list
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(InputError):
+    """A YAML file that does not parse; ``pos`` is where the problem is."""
+
     def __init__(self, pos: Pos, message: str):
         super().__init__(f"{pos}: {message}")
         self.pos = pos

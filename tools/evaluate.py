@@ -26,9 +26,7 @@ if importlib.util.find_spec("supertax") is None:  # run from a checkout without 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supertax  # noqa: E402
-from detection.checkpoint import CheckpointError  # noqa: E402
-from detection.evaluation import (EvalInputError, EvalResult, evaluate,  # noqa: E402
-                                  load_ground_truth)
+from detection.evaluation import EvalResult, evaluate, load_ground_truth  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> EvalResult:
 def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None) -> EvalResult:
     """Load the model, check the ground truth, predict its images (writing the predictions and
     the drawing when asked), then evaluate in the checkpoint's taxonomies."""
-    from detection.predict import load_predictor, predict_images
+    from detection.prediction.predictor import load_predictor, predict_images
     predictor, taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
                                             device=args.device, taxset=taxset)
     # check the ground truth before the slow part
@@ -103,7 +101,7 @@ def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None
         args.save_predictions.write_text(json.dumps(results) + "\n")
         print(f"wrote {args.save_predictions} ({len(results)} predictions)")
     if args.draw:
-        from detection.visualize import save_prediction_grid
+        from detection.prediction.drawing import save_prediction_grid
         path = save_prediction_grid(results, args.gt, args.images, taxset.names,
                                     args.draw / "predictions.png", count=args.draw_count,
                                     score_threshold=args.draw_score)
@@ -126,11 +124,10 @@ def write_outputs(result: EvalResult, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        result = run(args)
-    except (EvalInputError, supertax.TaxonomyError, CheckpointError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return supertax.run_cli(lambda: report(run(args), args))
+
+
+def report(result: EvalResult, args: argparse.Namespace) -> int:
     print(result.format_table())
     write_outputs(result, args)
     return 0

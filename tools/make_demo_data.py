@@ -31,16 +31,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        taxset = supertax.load(args.taxonomies)
-        cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer,
-                         test_images=args.test_images, image_size=args.image_size,
-                         image_format=args.format)
-        t0 = time.perf_counter()
-        summaries = generate_demo(args.out, taxset, cfg)
-    except (supertax.TaxonomyError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return supertax.run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    taxset = supertax.load(args.taxonomies)
+    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer,
+                     test_images=args.test_images, image_size=args.image_size,
+                     image_format=args.format)
+    t0 = time.perf_counter()
+    summaries = generate_demo(args.out, taxset, cfg)
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s (seed {args.seed})")
     for s in summaries:
         objects = ", ".join(f"{k} {n}" for k, n in sorted(s.objects.items()))

@@ -19,7 +19,7 @@ except ImportError:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import supertax
 
-from datasets import DatasetError, MergeConfig, merge
+from datasets import MergeConfig, merge
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = MergeConfig(allow_unmapped=args.allow_unmapped, check_images=not args.no_check_images,
                       duplicates=args.duplicates)
-    try:
-        taxset = supertax.load(args.taxonomies)
-        dataset, report = merge(taxset, cfg)
-    except (DatasetError, supertax.TaxonomyError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return supertax.run_cli(lambda: run(args, cfg))
+
+
+def run(args: argparse.Namespace, cfg: MergeConfig) -> int:
+    taxset = supertax.load(args.taxonomies)
+    dataset, report = merge(taxset, cfg)
     dataset.write(args.out)
     print(report.table())
     print(f"wrote {len(dataset)} images to {args.out}")

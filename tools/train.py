@@ -19,10 +19,9 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detection import distributed
-from detection.checkpoint import CheckpointError
-from detection.config import add_arguments, resolve
-from detection.engine import NonFiniteLossError
+from detection.training import distributed
+from detection.training.config import add_arguments, resolve
+from supertax.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,24 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run_cli(lambda: run(args))
     finally:
         distributed.shutdown()
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the config, train, print the summary (rank 0); 1 on bad input or a failed run."""
-    from datasets import DatasetError
-    from detection.trainer import Trainer
-    from supertax import TaxonomyError
-    try:
-        cfg = resolve(args)
-        trainer = Trainer(cfg)
-        state = trainer.fit()
-    except (TaxonomyError, DatasetError, CheckpointError, NonFiniteLossError, ValueError,
-            OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    """Resolve the config, train, print the summary (rank 0). Bad input or a diverging run
+    raises an ``InputError``."""
+    from detection.training.trainer import Trainer
+    cfg = resolve(args)
+    trainer = Trainer(cfg)
+    state = trainer.fit()
     if trainer.dist.is_main:
         print(trainer.summary())
         print(json.dumps({"best_AP": state.best_ap, "steps": state.step, "output": cfg.run.output}))

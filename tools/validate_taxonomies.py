@@ -15,7 +15,7 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supertax import report, validate_files  # noqa: E402
+from supertax import InputError, validate_files, validation_report as report  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         validation = validate_files(args.paths)
-    except OSError as exc:
+    except InputError as exc:
         print(f"validate_taxonomies.py: error: {exc}", file=sys.stderr)
         return report.EXIT_USAGE
     if not validation.files:

@@ -8,12 +8,12 @@ Typical use::
     evaluate(gt, preds, taxset=supertax.load(["taxonomies/driving"]))  # federated / customer
 """
 
-from detection.evaluation.engine import ENGINES, STAT_KEYS, CocoArrays, resolve_engine, summarize
+from detection.evaluation.backends import ENGINES, STAT_KEYS, CocoArrays, resolve_engine, summarize
 from detection.evaluation.evaluator import evaluate, load_ground_truth
 from detection.evaluation.groundtruth import GroundTruth
 from detection.evaluation.results import (NO_GT, NOT_PREDICTED, ClassResult, EvalResult,
                                           TaxonomyResult)
-from detection.evaluation.validate import EvalInputError
+from detection.evaluation.inputs import EvalInputError
 
 __all__ = [
     "ENGINES", "STAT_KEYS", "CocoArrays", "resolve_engine", "summarize", "evaluate",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from detection.evaluation.groundtruth import GroundTruth, add_labels, copy_annotations, copy_images
-from detection.evaluation.validate import EvalInputError, Predictions, check_ground_truth
+from detection.evaluation.inputs import EvalInputError, Predictions, check_ground_truth
 from supertax import TaxonomySet
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.evaluation import engine as eng
+from detection.evaluation import backends as eng
 from detection.evaluation.customer import customer_ground_truth, map_to_customer
 from detection.evaluation.federated import drop_unlabeled, images_labeling
 from detection.evaluation.groundtruth import (GroundTruth, names_are_super, plain_ground_truth,
                                               super_ground_truth)
 from detection.evaluation.results import EvalResult, TaxonomyResult, class_results
-from detection.evaluation.validate import EvalInputError, Predictions, check_predictions, load_json
+from detection.evaluation.inputs import EvalInputError, Predictions, check_predictions, load_json
 from supertax import TaxonomySet
 
 

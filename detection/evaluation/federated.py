@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from detection.evaluation.groundtruth import GroundTruth
-from detection.evaluation.validate import Predictions
+from detection.evaluation.inputs import Predictions
 
 
 def label_lookup(preds: Predictions, gt: GroundTruth) -> np.ndarray:

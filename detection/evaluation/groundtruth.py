@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.evaluation.validate import EvalInputError, check_ground_truth
+from detection.evaluation.inputs import EvalInputError, check_ground_truth
 from supertax import TaxonomySet
 
 

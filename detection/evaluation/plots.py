@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from detection.evaluation.engine import REC_THRS  # noqa: E402
+from detection.evaluation.backends import REC_THRS  # noqa: E402
 from detection.evaluation.results import EvalResult  # noqa: E402
 
 MAX_LEGEND = 20  # more curves than this: no legend (it would hide the plot)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.evaluation.engine import STAT_KEYS, CocoArrays
+from detection.evaluation.backends import STAT_KEYS, CocoArrays
 
 NO_GT = "no ground truth"
 NOT_PREDICTED = "not predicted"

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import supertax
-from tests.detection.test_predict import DRIVING, make_checkpoint, make_demo
+from tests.detection.prediction.test_predictor import DRIVING, make_checkpoint, make_demo
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "evaluate.py"
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl",

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from detection.config import add_arguments, resolve
-from detection.data import build_data
-from detection.distributed import DistInfo
-from tests.detection.test_trainer import (  # noqa: F401
+from detection.training.config import add_arguments, resolve
+from detection.training.loaders import build_data
+from detection.training.distributed import DistInfo
+from tests.detection.training.test_trainer import (  # noqa: F401
     make_tiny_taxonomies, one_thread, read_metrics)
 from tools.train import main
 
@@ -141,11 +141,11 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
 
 def evaluate_like_two_ranks(flags: list[str], ckpt_path: Path) -> dict:
     import supertax
-    from detection import checkpoint
-    from detection.bench import PredictBench
-    from detection.engine import predict
+    from detection.training import checkpoint
+    from detection.model.benches import PredictBench
+    from detection.training.steps import predict
     from detection.evaluation import evaluate, load_ground_truth
-    from detection.model import create_model
+    from detection.model.build import create_model
     cfg = resolve_flags(flags)
     taxset = supertax.load(cfg.data.taxonomies)
     ema = checkpoint.load(ckpt_path)["ema"]

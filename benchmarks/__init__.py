@@ -1,0 +1,2 @@
+"""Benchmarks and experiments run from the checkout (not installed): reference comparisons
+and the taxonomy ablation."""

@@ -1,0 +1,84 @@
+"""Build an EfficientDet (through ``effdet``) whose head predicts the K super-taxonomy classes.
+
+Weights come only from local files: ``pretrained_backbone`` (a timm state dict
+of the backbone) and ``init_checkpoint`` (one of our checkpoints, or an effdet
+state dict). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from effdet import EfficientDet, get_efficientdet_config
+from effdet.config.model_config import efficientdet_model_param_dict
+from supertax.errors import ConfigError
+
+MODEL_NAMES = tuple(efficientdet_model_param_dict)
+
+
+@dataclass
+class ModelConfig:
+    """Which EfficientDet, at which input size, from which local weights."""
+
+    name: str = "efficientdet_d0"
+    image_size: int = 512                 # square model input, multiple of 2**max_level (128)
+    pretrained_backbone: str | None = None  # local timm state dict for the backbone
+    heads: str = "shared"                 # "shared": one head pair; "per-taxonomy": one each
+
+
+def effdet_config(cfg: ModelConfig, num_classes: int):
+    """The effdet (OmegaConf) config for ``cfg`` with K classes and the overridden size."""
+    if cfg.name not in efficientdet_model_param_dict:
+        raise ConfigError(f"unknown model {cfg.name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+    config = get_efficientdet_config(cfg.name)
+    stride = 2 ** config.max_level
+    if cfg.image_size <= 0 or cfg.image_size % stride:
+        raise ConfigError(f"image size {cfg.image_size} must be a positive multiple of {stride} "
+                          f"for {cfg.name} (feature levels up to {config.max_level})")
+    config.image_size = (cfg.image_size, cfg.image_size)
+    config.num_classes = num_classes
+    return config
+
+
+def load_backbone(model: EfficientDet, path: str | Path) -> None:
+    """Load a local timm backbone state dict; raise naming the file and the mismatching keys."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    wanted = model.backbone.state_dict()
+    usable = {k: v for k, v in state.items() if k in wanted and v.shape == wanted[k].shape}
+    if not usable:
+        raise ConfigError(f"{path}: no tensor matches the {model.config.backbone_name} backbone "
+                          f"(first keys in file: {list(state)[:3]})")
+    missing = [k for k in wanted if k not in usable]
+    if missing:
+        raise ConfigError(f"{path}: {len(missing)} backbone tensors missing or of another shape, "
+                          f"e.g. {missing[:3]}")
+    model.backbone.load_state_dict(usable, strict=True)
+
+
+HEADS = ("shared", "per-taxonomy")
+
+
+def create_model(cfg: ModelConfig, num_classes: int, head_masks=None) -> torch.nn.Module:
+    """A freshly initialised EfficientDet with a K-class head (no download, ever).
+
+    With ``cfg.heads == "per-taxonomy"``, ``head_masks`` [T, K] bool gives one head
+    pair per taxonomy (``detection.model.multihead.PerTaxonomyHeads``).
+
+    >>> m = create_model(ModelConfig("efficientdet_d0", image_size=128), num_classes=7)
+    >>> [t.shape[1] for t in m(torch.zeros(1, 3, 128, 128))[0]][:1]  # 9 anchors x 7 classes
+    [63]
+    """
+    model = EfficientDet(effdet_config(cfg, num_classes), pretrained_backbone=False)
+    if cfg.pretrained_backbone:
+        load_backbone(model, cfg.pretrained_backbone)
+    if cfg.heads not in HEADS:
+        raise ConfigError(f"unknown heads {cfg.heads!r}; choose one of: {', '.join(HEADS)}")
+    if cfg.heads == "per-taxonomy":
+        if head_masks is None:
+            raise ValueError("per-taxonomy heads need the taxonomies' label masks")
+        from detection.model.multihead import PerTaxonomyHeads
+        return PerTaxonomyHeads(model, torch.as_tensor(head_masks))
+    return model

@@ -1,0 +1,1 @@
+"""Prediction with a trained checkpoint (``predictor``) and drawing detections (``drawing``)."""

@@ -1,0 +1,79 @@
+"""The pieces of the loop: one training step, the learning-rate schedule, prediction over a
+loader. The loop itself is ``Trainer.fit`` in ``detection.training.trainer``, which wires these
+to data, validation, checkpoints and logging.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+from detection.model.benches import PredictBench, to_coco_results
+from detection.training.distributed import all_ranks_true
+from supertax.errors import InputError
+
+
+class NonFiniteLossError(InputError, RuntimeError):
+    pass
+
+
+def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine down to ``min_ratio``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v)
+            for k, v in batch.items()}
+
+
+def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, clip_grad: float, step: int) -> dict[str, float]:
+    """Forward, masked loss, backward, clip, optimizer step. Returns the losses as floats.
+
+    ``step`` only names the step in messages. Raises ``NonFiniteLossError`` naming the step
+    and the batch's image ids before any weight is changed. In a distributed run every rank
+    raises when any rank's loss is non-finite (no rank is left waiting in the all-reduce).
+    """
+    device_type = batch["image"].device.type
+    with torch.autocast(device_type, enabled=scaler.is_enabled()):
+        losses = bench(batch)
+    loss = losses["loss"]
+    finite = bool(torch.isfinite(loss))
+    if not all_ranks_true(finite):
+        ids = batch["image_id"].tolist()
+        where = (f"non-finite loss {loss.item()} at step {step} (class "
+                 f"{losses['class_loss'].item()}, box {losses['box_loss'].item()})" if not finite
+                 else f"non-finite loss on another rank at step {step} "
+                      f"(this rank's is {loss.item()})")
+        raise NonFiniteLossError(f"{where}; batch image ids: {ids}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if clip_grad > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(bench.parameters(), clip_grad)
+    scaler.step(optimizer)
+    scaler.update()
+    return {k: v.item() for k, v in losses.items()}
+
+
+@torch.no_grad()
+def predict(predictor: PredictBench, batches: Iterable[dict], device: torch.device,
+            on_batch: Callable[[int], None] | None = None) -> list[dict]:
+    """COCO results (super-taxonomy category ids) for every image of ``batches``."""
+    predictor.eval()
+    results: list[dict] = []
+    for batch in batches:
+        dets = predictor(batch["image"].to(device), batch["scale"].to(device),
+                         batch["orig_size"].to(device))
+        results += to_coco_results(dets, batch["image_id"].tolist())
+        if on_batch is not None:
+            on_batch(len(dets))
+    return results

@@ -1,0 +1,306 @@
+"""Train one EfficientDet across every customer dataset of a taxonomy set.
+
+``Trainer(cfg).fit()`` merges the datasets, splits them, builds the model and the
+masked training bench, and runs the loop (``fit``, over ``detection.training.steps``) with
+validation, JSON-lines metrics and atomic checkpoints (``last.pt``, ``best.pt``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
+
+import supertax
+from detection.training import checkpoint, distributed
+from detection.model.benches import PredictBench, TrainBench
+from detection.training.config import TrainConfig
+from detection.training.loaders import TrainData, build_data
+from detection.training.steps import (NonFiniteLossError, predict, to_device, train_step,
+                                      warmup_cosine)
+from detection.evaluation import evaluate, load_ground_truth
+from detection.model.build import create_model
+from detection.training.progress import Progress
+from supertax.errors import ConfigError
+
+
+@dataclass
+class TrainState:
+    step: int = 0                 # optimizer steps done
+    epoch: int = 0                # current epoch
+    batch_in_epoch: int = 0       # batches of ``epoch`` already trained
+    best_ap: float = -1.0
+    history: list = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# settings that do not change what is trained: a resumed run may differ in these
+RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run.val_every"}
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``"optim.steps: 5 -> 10"`` for every leaf of two ``TrainConfig.to_dict()`` trees that
+    differs, except ``RESUME_FREE``."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{name}.")
+        elif name not in RESUME_FREE and a != b and not (
+                isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+                and list(a) == list(b)):
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.dist, self.device = distributed.init(cfg.run.device)
+        seed_everything(cfg.run.seed)
+        self.out = Path(cfg.run.output)
+        self.taxset = supertax.load(cfg.data.taxonomies)
+        self.data: TrainData = build_data(cfg, self.taxset, self.dist)
+        self.model = create_model(cfg.model, self.taxset.num_classes,
+                                  head_masks=np.asarray(self.taxset.masks)).to(self.device)
+        if cfg.run.init_checkpoint:
+            self._init_from(cfg.run.init_checkpoint)
+        self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
+                                cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask).to(self.device)
+        if cfg.run.sync_bn and self.dist.enabled:
+            self.bench = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.bench)
+        # per-taxonomy heads: the heads of taxonomies absent from a batch get no gradient
+        self.train_module = (DistributedDataParallel(
+            self.bench, device_ids=self._ddp_ids(),
+            find_unused_parameters=cfg.model.heads == "per-taxonomy")
+            if self.dist.enabled else self.bench)
+        self.optimizer = self._optimizer()
+        self.total_steps = self._total_steps()
+        o = cfg.optim
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=o.amp and self.device.type == "cuda")
+        self.ema = (ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True)
+                    if o.ema_decay > 0 else None)
+        self.state = TrainState()
+        self._epoch_ids: list[int] = []   # image ids this rank trained in the current epoch
+        self._val_gt, self.last_eval = None, None
+        if cfg.run.resume:
+            self._resume(cfg.run.resume)
+
+    # -- set-up helpers -------------------------------------------------------------------------
+    def _ddp_ids(self):
+        return [self.device.index] if self.device.type == "cuda" else None
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on norms and biases
+        groups = [{"params": decay, "weight_decay": o.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if o.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=o.lr)
+        if o.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=True)
+        raise ConfigError(f"unknown optimizer {o.optimizer!r}; use adamw or sgd")
+
+    def _total_steps(self) -> int:
+        by_epochs = self.cfg.optim.epochs * self.data.steps_per_epoch
+        return min(by_epochs, self.cfg.optim.steps) if self.cfg.optim.steps > 0 else by_epochs
+
+    def _init_from(self, path: str) -> None:
+        ckpt = checkpoint.load(path)
+        if "taxonomy_hash" in ckpt:
+            checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        self.model.load_state_dict(ckpt.get("model", ckpt))
+
+    def _resume(self, path: str) -> None:
+        ckpt = checkpoint.load(path)
+        checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        changed = config_changes(ckpt.get("config", {}), self.cfg.to_dict())
+        if changed and self.dist.is_main:
+            warnings.warn(f"{path}: resuming with other settings than the checkpoint's, so the "
+                          f"run will not continue exactly: {'; '.join(changed)}", stacklevel=3)
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None and ckpt.get("ema") is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        checkpoint.set_rng_state(ckpt["rng"])
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _checkpoint_state(self) -> dict:
+        return {"model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "state": vars(self.state).copy(),
+                "rng": checkpoint.rng_state(), "config": self.cfg.to_dict(),
+                "taxonomies": self.taxset.to_dict(), "taxonomy_hash": self.taxset.hash}
+
+    def save(self, name: str) -> None:
+        if self.dist.is_main:
+            checkpoint.save_atomic(self._checkpoint_state(), self.out / name)
+
+    def log(self, record: dict) -> None:
+        if self.dist.is_main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def write_run_files(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        (self.out / "taxonomy_hash.txt").write_text(self.taxset.hash + "\n")
+        (self.out / "taxonomies.json").write_text(json.dumps(self.taxset.to_dict(), indent=1))
+        (self.out / "merge_report.json").write_text(json.dumps(self.data.report, indent=1))
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self) -> dict:
+        """Federated, per-taxonomy mAP of the EMA (or raw) model on the val split.
+
+        Every rank predicts its share of the val images with rank 0's weights and batch-norm
+        statistics; rank 0 gathers the predictions, evaluates, and sends the metrics to every
+        rank (all return the same dict).
+        """
+        model = self.ema.module if self.ema is not None else self.model
+        distributed.broadcast_state(model, self.dist)  # every rank predicts with rank 0's model
+        predictor = PredictBench(model).to(self.device)
+        loader = self.data.val_loader(self.dist.rank, self.dist.world_size)
+        results = predict(predictor, loader, self.device)
+        self.model.train()  # predict() switched it to eval when there is no EMA
+        parts = distributed.gather_objects(results, self.dist)
+        metrics = self._evaluate([r for part in parts for r in part]) if self.dist.is_main else None
+        return distributed.broadcast_object(metrics, self.dist)
+
+    def _evaluate(self, results: list[dict]) -> dict:
+        if not self.data.val_gt["images"]:
+            return {}
+        if self._val_gt is None:
+            self._val_gt = load_ground_truth(self.data.val_gt, taxset=self.taxset)
+        self.last_eval = evaluate(self._val_gt, results, taxset=self.taxset)
+        return self.last_eval.to_dict()
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until the step budget is spent; validate + checkpoint per epoch or
+        ``val_every``."""
+        self.write_run_files()
+        s = self.state
+        progress = Progress(self.total_steps, s.step,
+                            enabled=self.cfg.run.progress and self.dist.is_main)
+        try:
+            while s.step < self.total_steps:
+                self._train_epoch(progress)
+                self._log_rank_shares()
+                if s.batch_in_epoch >= self.data.steps_per_epoch:
+                    s.epoch, s.batch_in_epoch = s.epoch + 1, 0
+                    if self.cfg.run.val_every == 0:
+                        self._validate_and_save()
+        finally:
+            progress.close()
+        if not s.history or s.history[-1]["step"] != s.step:
+            self._validate_and_save()
+        distributed.barrier(self.dist)
+        return s
+
+    def _train_epoch(self, progress: Progress) -> None:
+        """Train the rest of epoch ``state.epoch`` (or until the step budget is spent).
+
+        Resuming mid-epoch re-reads the epoch's first ``batch_in_epoch`` batches without
+        training on them: loading them advances the augmentation streams exactly as in the
+        interrupted run (the cost of exactness is one pass of data loading over them).
+        """
+        cfg, s = self.cfg, self.state
+        self._epoch_ids = []
+        t0, seen = None, 0
+        for i, batch in enumerate(self.data.train_loader(s.epoch)):
+            if i < s.batch_in_epoch:
+                continue  # resuming mid-epoch: the same batches, already trained
+            if s.step >= self.total_steps:
+                return
+            t0 = time.perf_counter() if t0 is None else t0
+            batch = to_device(batch, self.device)
+            try:  # steps are numbered from 1 in messages, as in metrics.jsonl
+                losses = train_step(self.train_module, batch, self.optimizer, self.scaler,
+                                    cfg.optim.clip_grad, s.step + 1)
+            except NonFiniteLossError as exc:
+                self._stop_non_finite(exc)
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.model, step=s.step)
+            s.step, s.batch_in_epoch = s.step + 1, i + 1
+            self._epoch_ids += batch["image_id"].tolist()
+            seen += batch["image"].shape[0] * self.dist.world_size
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            progress.update(losses["loss"], rate)
+            if s.step % cfg.run.log_every == 0 or s.step == self.total_steps:
+                self.log({"step": s.step, "epoch": s.epoch, **losses,
+                          "lr": lr, "images_per_s": round(rate, 2)})
+            if cfg.run.val_every and s.step % cfg.run.val_every == 0:
+                self._validate_and_save()
+
+    def _stop_non_finite(self, exc: NonFiniteLossError) -> None:
+        """Log the failure and re-raise naming the checkpoint that stays (nothing is saved)."""
+        last = self.out / "last.pt"
+        if last.exists() and self.state.history:
+            kept = f"the last good checkpoint is {last} (step {self.state.history[-1]['step']})"
+        else:
+            kept = f"no checkpoint was written yet in {self.out}"
+        self.log({"step": self.state.step + 1, "epoch": self.state.epoch, "error": str(exc)})
+        raise NonFiniteLossError(f"{exc}\n{kept}") from None
+
+    def _log_rank_shares(self) -> None:
+        """Distributed runs: how many images each rank trained this epoch (since the start or
+        resume) and a digest of their ids in order, so the shares can be checked."""
+        if not self.dist.enabled:
+            return
+        digest = hashlib.sha1(json.dumps(self._epoch_ids).encode()).hexdigest()[:16]
+        shares = distributed.all_gather_objects((len(self._epoch_ids), digest), self.dist)
+        self.log({"step": self.state.step, "epoch": self.state.epoch,
+                  "rank_images": [n for n, _ in shares], "rank_ids_sha1": [d for _, d in shares]})
+
+    def _validate_and_save(self) -> None:
+        metrics = self.validate()
+        ap = metrics.get("AP")
+        ap = -1.0 if ap is None else float(ap)
+        self.log({"step": self.state.step, "epoch": self.state.epoch, "val": metrics})
+        self.state.history.append({"step": self.state.step, "AP": ap})
+        if ap > self.state.best_ap:
+            self.state.best_ap = ap
+            self.save("best.pt")
+        self.save("last.pt")
+
+    def summary(self) -> str:
+        """What was trained, how long, how well, and where it is."""
+        s = self.state
+        lines = [f"trained {s.step} steps ({s.epoch} full epochs) of {self.cfg.model.name} at "
+                 f"{self.cfg.model.image_size}px on {len(self.data.train)} images of "
+                 f"{len(self.taxset.taxonomies)} taxonomies (taxonomy mask "
+                 f"{'on' if self.cfg.run.taxonomy_mask else 'OFF'})",
+                 f"best federated val AP {s.best_ap:.4f}; checkpoints in {self.out} "
+                 f"(last.pt, best.pt)"]
+        if self.last_eval is not None:
+            lines.append(self.last_eval.format_table())
+        return "\n".join(lines)
