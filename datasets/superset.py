@@ -23,6 +23,7 @@ import numpy as np
 
 from datasets.coco_io import (CocoFile, CocoFormatError, DatasetError, check_int, check_name,
                               image_rows, read_coco, value_column, xywh_to_xyxy, xyxy_to_xywh)
+from datasets.files import atomic_open
 from datasets.sample import Sample
 from supertax import TaxonomySet
 
@@ -141,8 +142,7 @@ class SuperDataset:
         """Write ``super.json`` (image paths relative to its folder, so data and file can move
         together)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as f:
+        with atomic_open(path) as f:
             json.dump(self.to_coco(relative_to=path.parent.resolve()), f)
 
     @classmethod

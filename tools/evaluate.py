@@ -26,6 +26,7 @@ if importlib.util.find_spec("supertax") is None:  # run from a checkout without 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supertax  # noqa: E402
+from datasets.files import check_outputs, taxonomy_inputs, write_atomic  # noqa: E402
 from detection.evaluation import EvalResult, evaluate, load_ground_truth  # noqa: E402
 
 
@@ -76,9 +77,23 @@ def _checkpoint_arguments(p: argparse.ArgumentParser) -> None:
                    help="lowest score drawn (0.3)")
 
 
+def outputs(args: argparse.Namespace) -> dict[str, Path | None]:
+    """Every file this run may write, by the flag that names it."""
+    out = {"--json": args.json, "--markdown": args.markdown,
+           "--save-predictions": args.save_predictions,
+           "--draw": args.draw / "predictions.png" if args.draw else None}
+    if args.plots:
+        out.update({f"--plots ({name})": args.plots / name
+                    for name in ("ap_per_class.png", "pr_curves.png")})
+    return out
+
+
 def run(args: argparse.Namespace) -> EvalResult:
     """Load taxonomies, obtain predictions and evaluate."""
     taxset = supertax.load(args.taxonomies) if args.taxonomies else None
+    inputs = [args.gt, args.predictions, args.checkpoint]
+    check_outputs(outputs(args), [p for p in inputs if p] + (
+        taxonomy_inputs(taxset) if taxset else []))
     if args.checkpoint:
         return run_checkpoint(args, taxset)
     return evaluate(args.gt, args.predictions, taxset=taxset, customer=args.customer,
@@ -97,8 +112,7 @@ def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None
                              image_size=cfg.model.image_size, batch_size=args.batch_size,
                              workers=args.workers)
     if args.save_predictions:
-        args.save_predictions.parent.mkdir(parents=True, exist_ok=True)
-        args.save_predictions.write_text(json.dumps(results) + "\n")
+        write_atomic(args.save_predictions, json.dumps(results) + "\n")
         print(f"wrote {args.save_predictions} ({len(results)} predictions)")
     if args.draw:
         from detection.prediction.drawing import save_prediction_grid
@@ -111,11 +125,9 @@ def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None
 
 def write_outputs(result: EvalResult, args: argparse.Namespace) -> None:
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(result.to_markdown())
+        write_atomic(args.markdown, result.to_markdown())
     if args.plots:
         from detection.evaluation.plots import save_plots
         for path in save_plots(result, args.plots):

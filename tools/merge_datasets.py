@@ -20,6 +20,7 @@ except ImportError:  # run from a checkout without installation
     import supertax
 
 from datasets import MergeConfig, merge
+from datasets.files import check_outputs, taxonomy_inputs, write_atomic
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,13 +47,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, cfg: MergeConfig) -> int:
     taxset = supertax.load(args.taxonomies)
+    outputs = {"--out": args.out, "--report": args.report}
+    check_outputs(outputs, taxonomy_inputs(taxset))  # before the slow part
     dataset, report = merge(taxset, cfg)
+    check_outputs(outputs, [s.file for s in dataset.samples])
     dataset.write(args.out)
     print(report.table())
     print(f"wrote {len(dataset)} images to {args.out}")
     if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(report.to_dict(), indent=1))
+        write_atomic(args.report, json.dumps(report.to_dict(), indent=1))
         print(f"wrote report to {args.report}")
     return 0
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from datasets.files import atomic_open  # noqa: E402
 from detection.evaluation.backends import REC_THRS  # noqa: E402
 from detection.evaluation.results import EvalResult  # noqa: E402
 
@@ -30,9 +31,7 @@ def ap_bars(result: EvalResult, path: Path) -> Path:
     ax.set_title(f"Per-class AP ({result.mode})")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def pr_curves(result: EvalResult, path: Path) -> Path:
@@ -53,7 +52,12 @@ def pr_curves(result: EvalResult, path: Path) -> Path:
     if len(axes[1].lines) <= MAX_LEGEND:
         axes[1].legend(loc="lower left", fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
     return path
 

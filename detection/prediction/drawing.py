@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from datasets.files import atomic_open
 from datasets.torch_dataset import load_image
 from detection.model.benches import Detections
 from detection.prediction.predictor import image_files, read_ground_truth
@@ -165,6 +166,6 @@ def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
         grid.paste(tile, ((i % cols) * (cell_w + 4), (i // cols) * (cell_h + 4)))
     grid.paste(legend, (0, rows * (cell_h + 4)))
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out_png)
+    with atomic_open(out_png, "wb") as f:
+        grid.save(f, format="PNG")
     return out_png

@@ -26,7 +26,7 @@ from datasets.transforms import AugmentConfig
 from detection.anchors.labeler import LabelerConfig
 from detection.model.build import ModelConfig
 from losses import DetectionLossConfig
-from supertax.errors import ConfigError
+from supertax.errors import ConfigError, InputNotFoundError
 
 
 @dataclass
@@ -35,6 +35,9 @@ class DataConfig:
     workers: int = 2
     label_in_workers: bool = True   # anchor labeling in data-loader workers (else on the device)
     allow_unmapped: bool = False
+
+    def __post_init__(self) -> None:
+        _check_ranges({"workers": (self.workers, 0, None)})
 
 
 @dataclass
@@ -52,6 +55,16 @@ class OptimConfig:
     ema_decay: float = 0.999        # 0 to disable
     amp: bool = True                # mixed precision on CUDA (ignored on CPU)
 
+    def __post_init__(self) -> None:
+        _check_ranges({"batch_size": (self.batch_size, 1, None), "epochs": (self.epochs, 1, None),
+                       "steps": (self.steps, 0, None), "warmup_steps": (self.warmup_steps, 0, None),
+                       "lr": (self.lr, 0.0, None), "weight_decay": (self.weight_decay, 0.0, None),
+                       "min_lr_ratio": (self.min_lr_ratio, 0.0, 1.0),
+                       "clip_grad": (self.clip_grad, 0.0, None),
+                       "ema_decay": (self.ema_decay, 0.0, 1.0)})
+        if self.lr == 0.0 or self.ema_decay == 1.0:
+            raise ConfigError(f"lr must be > 0 and ema_decay < 1, got {self.lr}, {self.ema_decay}")
+
 
 @dataclass
 class RunConfig:
@@ -65,6 +78,19 @@ class RunConfig:
     init_checkpoint: str | None = None  # model weights to start from (same taxonomy hash)
     sync_bn: bool = False
     progress: bool = True
+    overwrite: bool = False         # replace a run already in ``output`` (else refused)
+
+    def __post_init__(self) -> None:
+        _check_ranges({"val_every": (self.val_every, 0, None),
+                       "log_every": (self.log_every, 1, None)})
+
+
+def _check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
+    """``ConfigError`` for the first ``name: (value, lo, hi)`` outside [lo, hi] (None: open)."""
+    for name, (value, lo, hi) in values.items():
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise ConfigError(f"{name} must be {bounds}, got {value}")
 
 
 @dataclass
@@ -212,6 +238,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(*flags, dest=name, default=None, metavar=_metavar(t),
                                 type=lambda s, t=t: _parse_value(s, t))
+    parser.add_argument("--overwrite", dest="run.overwrite", action="store_const", const=True,
+                        default=None, help="replace the run already in --output (its last.pt, "
+                        "best.pt, metrics, config); without it such a folder is refused")
     parser.add_argument("--no-taxonomy-mask", dest="run.taxonomy_mask", action="store_const",
                         const=False, default=None,
                         help="train on the plain merged dataset (the naive baseline)")
@@ -225,7 +254,7 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     """Defaults < YAML (``--config``) < flags given on the command line."""
     tree: dict = {}
     if args.config:
-        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        loaded = _read_yaml(Path(args.config)) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{args.config}: expected a mapping of config sections")
         tree = loaded
@@ -234,3 +263,17 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
             section, key = name.split(".", 1)
             tree.setdefault(section, {})[key] = value
     return TrainConfig.from_dict(tree, where=args.config or "config")
+
+
+def _read_yaml(path: Path) -> Any:
+    """A ``--config`` file parsed safely; a clear ``ConfigError`` naming it when unreadable."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply") from None

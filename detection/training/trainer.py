@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 
 import supertax
-from detection.training import checkpoint, distributed
+from detection.training import checkpoint, distributed, run_folder
 from detection.model.benches import PredictBench, TrainBench
 from detection.training.config import TrainConfig
 from detection.training.loaders import TrainData, build_data
@@ -74,6 +73,7 @@ class Trainer:
         self.dist, self.device = distributed.init(cfg.run.device)
         seed_everything(cfg.run.seed)
         self.out = Path(cfg.run.output)
+        run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite)
         self.taxset = supertax.load(cfg.data.taxonomies)
         self.data: TrainData = build_data(cfg, self.taxset, self.dist)
         self.model = create_model(cfg.model, self.taxset.num_classes,
@@ -169,11 +169,9 @@ class Trainer:
     def write_run_files(self) -> None:
         if not self.dist.is_main:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-        (self.out / "taxonomy_hash.txt").write_text(self.taxset.hash + "\n")
-        (self.out / "taxonomies.json").write_text(json.dumps(self.taxset.to_dict(), indent=1))
-        (self.out / "merge_report.json").write_text(json.dumps(self.data.report, indent=1))
+        run_folder.start_run_folder(self.out, self.cfg.run.overwrite)
+        run_folder.write_run_files(self.out, self.cfg.to_dict(), self.taxset.hash,
+                                   self.taxset.to_dict(), self.data.report)
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> dict:

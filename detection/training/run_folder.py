@@ -1,0 +1,66 @@
+"""The run folder (``run.output``): refused when it already holds another run, written atomically.
+
+A run folder holds ``RUN_FILES``. Training into a folder that holds any of them is refused
+unless the run continues from a checkpoint in that same folder (``--resume``) or
+``--overwrite`` is given, which removes the old run's files when training starts. The check
+runs before anything is read or written, so a refused or failing start leaves the folder as it
+was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from datasets.files import check_outputs, remove_stale_temps, write_atomic
+from supertax.errors import ConfigError, OutputError
+
+RUN_FILES = ("last.pt", "best.pt", "config.yaml", "metrics.jsonl", "taxonomy_hash.txt",
+             "taxonomies.json", "merge_report.json")
+
+
+def existing_run_files(folder: Path) -> list[str]:
+    return [name for name in RUN_FILES if (folder / name).exists()]
+
+
+def check_run_folder(output: str | Path, resume: str | None, overwrite: bool) -> None:
+    """``OutputError`` when ``output`` cannot hold this run (see the module docstring)."""
+    out = Path(output)
+    if resume and overwrite:
+        raise ConfigError("--resume continues a run and --overwrite replaces it: choose one")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"run.output {out}: is a file, not a folder")
+    check_outputs({"run.output": out / RUN_FILES[0]}, [])  # a parent that is a file
+    found = existing_run_files(out)
+    if not found or overwrite:
+        return
+    if resume and Path(resume).resolve().parent == out.resolve():
+        return
+    hint = (f"--resume {out / 'last.pt'} continues it" if "last.pt" in found
+            else "it has no last.pt to resume")
+    raise OutputError(f"run.output {out}: already holds a run ({', '.join(found)}); {hint}, "
+                      "--overwrite replaces it, or choose another --output")
+
+
+def start_run_folder(out: Path, overwrite: bool) -> None:
+    """Create the folder; remove temp files of killed writes, and the old run's files when
+    overwriting."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"run.output {out}: cannot create ({exc.strerror or exc})") from None
+    remove_stale_temps(out)
+    if overwrite:
+        for name in existing_run_files(out):
+            (out / name).unlink()
+
+
+def write_run_files(out: Path, config: dict, taxonomy_hash: str, taxonomies: dict,
+                    merge_report: dict) -> None:
+    """The resolved config, the taxonomy hash and set, and the merge report (each atomic)."""
+    write_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    write_atomic(out / "taxonomy_hash.txt", taxonomy_hash + "\n")
+    write_atomic(out / "taxonomies.json", json.dumps(taxonomies, indent=1))
+    write_atomic(out / "merge_report.json", json.dumps(merge_report, indent=1))
