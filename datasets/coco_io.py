@@ -1,30 +1,53 @@
-"""Read a COCO annotation file into validated numpy columns.
+"""Read COCO annotation files: the one reader behind the merger, the evaluator and prediction.
 
 Every problem raises a ``DatasetError`` whose message names the file and the
 record (``images[3]``, ``annotation id 17 (image id 4)``) and says what is wrong.
 Records are checked column by column with numpy (fast path); only when a column
-fails is the file scanned record by record to name the first bad one.
+fails is the file scanned record by record to name the first bad one. Both paths
+reject booleans where numbers are expected (JSON ``true`` is not ``1``) and integers
+outside int64.
+
+Limits on hostile files (``load_json``):
+
+* size: a JSON file larger than ``TAXDET_MAX_JSON_BYTES`` bytes (environment variable;
+  default 2 GiB = 2147483648) is refused before it is read; a pipe is read up to that
+  limit; other non-regular files (``/dev/zero``, sockets) are refused;
+* nesting: JSON nested deeper than Python's recursion limit (about 1000 levels; COCO
+  needs 5) is refused instead of failing with a ``RecursionError``.
+
+The evaluator (``detection.evaluation.inputs``) and prediction (``datasets.images``) build
+on these primitives: ``json_source``, ``coco_sections``, ``fast_column`` + ``first_bad``
+(or ``column``), the ``check_*`` value checks, ``duplicate_ids`` and
+``check_category_names``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from supertax.errors import InputError
+from supertax.errors import ConfigError, InputError
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 SECTIONS = ("images", "annotations", "categories")
 SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
+MAX_JSON_BYTES_ENV = "TAXDET_MAX_JSON_BYTES"
+DEFAULT_MAX_JSON_BYTES = 2 * 1024 ** 3
+READ_CHUNK = 1 << 20  # bytes read at a time from a pipe
 
 
 class DatasetError(InputError):
     """A dataset file, record or image that cannot be used (message names file and record)."""
+
+    not_found = "{path}: {what} not found"  # message for a missing file (``load_json``)
 
 
 class CocoFormatError(DatasetError):
@@ -71,16 +94,41 @@ class CocoFile:
 
 
 # ---------------------------------------------------------------- value checks (slow path)
+def _is_integral(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and INT64_MIN <= v <= INT64_MAX
+    return _is_integral(v) and INT64_MIN <= v <= INT64_MAX
+
+
+def _is_number(v: Any) -> bool:
+    """int within int64 or float (not bool): exactly what numpy reads as int64 / float64."""
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+def _out_of_range(v: Any) -> str | None:
+    return f"is out of range (int64): {v}" if _is_integral(v) and not _is_int(v) else None
 
 
 def check_int(v: Any) -> str | None:
-    return None if _is_int(v) else f"must be an integer, got {v!r}"
+    return None if _is_int(v) else _out_of_range(v) or f"must be an integer, got {v!r}"
 
 
 def check_positive_int(v: Any) -> str | None:
-    return None if _is_int(v) and v > 0 else f"must be a positive integer, got {v!r}"
+    if _is_int(v) and v > 0:
+        return None
+    return _out_of_range(v) or f"must be a positive integer, got {v!r}"
+
+
+def check_number(v: Any) -> str | None:
+    return None if _is_number(v) else _out_of_range(v) or f"must be a number, got {v!r}"
+
+
+def check_finite(v: Any) -> str | None:
+    if _is_number(v) and math.isfinite(v):
+        return None
+    return _out_of_range(v) or f"must be a finite number, got {v!r}"
 
 
 def check_name(v: Any) -> str | None:
@@ -91,81 +139,149 @@ def check_crowd(v: Any) -> str | None:
     return None if v in (0, 1) and not isinstance(v, float) else f"must be 0 or 1, got {v!r}"
 
 
+def _bbox_problem(v: Any, finite: bool) -> str | None:
+    ok = (isinstance(v, (list, tuple)) and len(v) == 4
+          and all(_is_number(x) and (math.isfinite(x) or not finite) for x in v))
+    what = "finite numbers" if finite else "numbers"
+    return None if ok else f"must be 4 {what} [x, y, width, height], got {v!r}"
+
+
 def check_bbox(v: Any) -> str | None:
-    ok = (isinstance(v, list) and len(v) == 4
-          and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                  for x in v))
-    return None if ok else f"must be 4 finite numbers [x, y, width, height], got {v!r}"
+    return _bbox_problem(v, finite=True)
+
+
+def check_bbox_numbers(v: Any) -> str | None:
+    """Like ``check_bbox`` but NaN/inf pass (a vectorised check reports them, e.g. for
+    predictions)."""
+    return _bbox_problem(v, finite=False)
 
 
 # ---------------------------------------------------------------- record naming
-def record_name(section: str, i: int, rec: Any) -> str:
-    """``annotation id 17 (image id 4)``, ``image id 3``, or ``annotations[5]`` without an id."""
+def record_name(section: str, i: int, rec: Any, with_image: bool = True) -> str:
+    """``annotation id 17 (image id 4)`` (``with_image``), ``image id 3``, or ``annotations[5]``
+    without an id."""
     if not isinstance(rec, dict) or not _is_int(rec.get("id")):
         return f"{section}[{i}]"
     name = f"{SINGULAR[section]} id {rec['id']}"
-    if section == "annotations" and _is_int(rec.get("image_id")):
+    if with_image and section == "annotations" and _is_int(rec.get("image_id")):
         name += f" (image id {rec['image_id']})"
     return name
 
 
+def record_id_name(section: str, i: int, rec: Any) -> str:
+    """``annotation id 17``: records by their own id only, ``annotations[5]`` without one."""
+    return record_name(section, i, rec, with_image=False)
+
+
+# ---------------------------------------------------------------- columns
 _MISSING = object()
+Namer = Callable[[str, int, Any], str]
 
 
-def _first_bad(path: str, section: str, records: list, key: str,
-               check: Callable[[Any], str | None], default: Any) -> CocoFormatError:
-    """Scan records one by one and describe the first bad ``key`` value."""
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            return CocoFormatError(f"{path}: {section}[{i}] must be a JSON object, "
-                                   f"got {type(rec).__name__} {rec!r}"[:300])
-        value = rec.get(key, default)
-        if value is _MISSING:
-            return CocoFormatError(f"{path}: {record_name(section, i, rec)}: missing key {key!r}")
-        problem = check(value)
-        if problem:
-            return CocoFormatError(f"{path}: {record_name(section, i, rec)}: {key} {problem}")
-    return CocoFormatError(f"{path}: {section}: bad values for {key!r}")
+def _has_bool(values: list, nested: bool) -> bool:
+    """Some value (or, ``nested``, some item of a value) is a bool: numpy reads ``True`` as 1."""
+    types = set(map(type, chain.from_iterable(values) if nested else values))
+    return bool in types or np.bool_ in types
 
 
-def column(path: str, section: str, records: list, key: str, check: Callable[[Any], str | None],
-           kinds: str, width: int = 0, default: Any = _MISSING, positive: bool = False
-           ) -> np.ndarray:
-    """One key of every record as an array; ``kinds`` are the accepted numpy dtype kinds.
-
-    ``width`` > 0 asks for [n, width] (bbox). Values must be finite (and > 0 if ``positive``).
-    """
-    shape = (len(records), width) if width else (len(records),)
-    if not records:
+def as_array(values: list, kinds: str, width: int = 0, finite: bool = True,
+             positive: bool = False) -> np.ndarray | None:
+    """``values`` as an array of a numpy dtype kind in ``kinds`` and shape [n] (or [n, width]),
+    or None when they are not all such values (booleans only where ``kinds`` has ``b``).
+    ``finite``: float values must be finite; ``positive``: values must be > 0."""
+    shape = (len(values), width) if width else (len(values),)
+    if not values:
         return np.zeros(shape, np.float64 if "f" in kinds else np.int64)
+    try:
+        arr = np.array(values)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if (arr.dtype.kind not in kinds or arr.shape != shape
+            or (finite and arr.dtype.kind == "f" and not np.isfinite(arr).all())
+            or (positive and not (arr > 0).all())
+            or ("b" not in kinds and _has_bool(values, width > 0))):
+        return None
+    return arr
+
+
+def fast_column(records: list, key: str, kinds: str, width: int = 0, default: Any = _MISSING,
+                finite: bool = True, positive: bool = False) -> np.ndarray | None:
+    """Fast path: ``key`` of every record as an array (see ``as_array``), or None when some
+    record is not an object, lacks the key (without ``default``) or has a bad value."""
     try:
         values = ([r[key] for r in records] if default is _MISSING
                   else [r.get(key, default) for r in records])
-        arr = np.array(values)
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
-        arr = None
-    if (arr is None or arr.dtype.kind not in kinds or arr.shape != shape
-            or (arr.dtype.kind == "f" and not np.isfinite(arr).all())
-            or (positive and not (arr > 0).all())):
-        raise _first_bad(path, section, records, key, check, default)
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return as_array(values, kinds, width, finite, positive)
+
+
+@dataclass(frozen=True)
+class BadValue:
+    """The first bad record of a column: ``kind`` is ``object`` (the record is not a JSON
+    object), ``missing`` (no such key) or ``value`` (``problem`` says what is wrong)."""
+
+    index: int
+    record: Any
+    kind: str
+    problem: str = ""
+
+
+def first_bad(records: list, key: str, check: Callable[[Any], str | None],
+              default: Any = _MISSING) -> BadValue:
+    """Slow path: scan the records one by one for the first bad ``key`` value.
+
+    Only called after ``fast_column`` failed; the ``check_*`` functions accept exactly the
+    values numpy reads, so some record is bad."""
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            return BadValue(i, rec, "object")
+        value = rec.get(key, default)
+        if value is _MISSING:
+            return BadValue(i, rec, "missing")
+        problem = check(value)
+        if problem:
+            return BadValue(i, rec, "value", problem)
+    raise AssertionError(f"{check.__name__} accepts every {key!r} but the fast path did not")
+
+
+def bad_value_error(path: str, section: str, key: str, bad: BadValue,
+                    name: Namer = record_name) -> CocoFormatError:
+    """The error for ``bad``: ``<path>: <record>: <key> <problem>``."""
+    if bad.kind == "object":
+        return CocoFormatError(f"{path}: {section}[{bad.index}] must be a JSON object, "
+                               f"got {type(bad.record).__name__} {bad.record!r}"[:300])
+    where = f"{path}: {name(section, bad.index, bad.record)}"
+    if bad.kind == "missing":
+        return CocoFormatError(f"{where}: missing key {key!r}")
+    return CocoFormatError(f"{where}: {key} {bad.problem}")
+
+
+def column(path: str, section: str, records: list, key: str, check: Callable[[Any], str | None],
+           kinds: str, width: int = 0, default: Any = _MISSING, positive: bool = False,
+           name: Namer = record_name) -> np.ndarray:
+    """One key of every record as an array; ``kinds`` are the accepted numpy dtype kinds.
+
+    ``width`` > 0 asks for [n, width] (bbox). Values must be finite (and > 0 if ``positive``);
+    ``CocoFormatError`` naming the first bad record (``name``: how records are named).
+    """
+    arr = fast_column(records, key, kinds, width, default, positive=positive)
+    if arr is None:
+        raise bad_value_error(path, section, key, first_bad(records, key, check, default), name)
     return arr
 
 
 def value_column(path: str, section: str, ids: np.ndarray, values: list, key: str,
                  check: Callable[[Any], str | None], kinds: str) -> np.ndarray:
-    """Like ``column`` for values already pulled out of the records (extra keys);
-    errors name the record by its id (``ids`` [n], same order as ``values``)."""
-    try:
-        arr = np.array(values) if values else np.zeros(0, np.float64 if "f" in kinds else np.int64)
-    except (TypeError, ValueError, OverflowError):
-        arr = None
-    if (arr is None or arr.dtype.kind not in kinds or arr.shape != (len(values),)
-            or (arr.dtype.kind == "f" and not np.isfinite(arr).all())):
+    """Like ``column`` for values already pulled out of the records (extra keys, None where
+    absent); errors name the record by its id (``ids`` [n], same order as ``values``)."""
+    arr = as_array(values, kinds)
+    if arr is None:
         for i, v in enumerate(values):
             problem = "is missing" if v is None else check(v)
             if problem:
                 raise CocoFormatError(f"{path}: {SINGULAR[section]} id {ids[i]}: {key} {problem}")
-        raise CocoFormatError(f"{path}: {section}: bad values for {key!r}")
+        raise AssertionError(f"{check.__name__} accepts every {key!r} but as_array did not")
     return arr
 
 
@@ -177,45 +293,105 @@ def strings(path: str, section: str, records: list, key: str) -> list[str]:
     except (KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
-        raise _first_bad(path, section, records, key, check_name, _MISSING)
+        raise bad_value_error(path, section, key, first_bad(records, key, check_name))
     return values
+
+
+def duplicate_ids(ids: np.ndarray) -> list[tuple[int, list[int]]]:
+    """Each repeated id with its positions in ``ids`` [n], in id order."""
+    uniq, counts = np.unique(ids, return_counts=True)
+    return [(int(d), np.flatnonzero(ids == d).tolist()) for d in uniq[counts > 1]]
 
 
 def check_unique(path: str, section: str, ids: np.ndarray) -> None:
     """Raise ``DuplicateIdError`` listing repeated ids and their positions (up to 5)."""
-    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
-    if len(uniq) == len(ids):
+    dups = duplicate_ids(ids)
+    if not dups:
         return
-    dups = uniq[counts > 1]
-    parts = []
-    for d in dups[:5]:
-        where = ", ".join(f"{section}[{i}]" for i in np.flatnonzero(ids == d)[:3])
-        parts.append(f"{d} ({where})")
+    parts = [f"{d} ({', '.join(f'{section}[{i}]' for i in rows[:3])})" for d, rows in dups[:5]]
     more = f" and {len(dups) - 5} more" if len(dups) > 5 else ""
     raise DuplicateIdError(f"{path}: duplicate {SINGULAR[section]} id(s): {'; '.join(parts)}"
                            f"{more} -- ids must be unique (pycocotools would silently keep only "
                            "the last)")
 
 
+def check_category_names(path: str, ids: np.ndarray, names: list[str]) -> None:
+    """Raise ``CocoFormatError`` naming the ids of the first name given to several categories
+    (categories are matched by name: two of one name are ambiguous)."""
+    seen: dict[str, list[int]] = {}
+    for i, name in zip(ids.tolist(), names):
+        seen.setdefault(name, []).append(i)
+    for name, same in seen.items():
+        if len(same) > 1:
+            raise CocoFormatError(f"{path}: category names must be unique: {name!r} is the name "
+                                  f"of category ids {', '.join(map(str, same))}")
+
+
 # ---------------------------------------------------------------- file level
-def load_json(path: str | Path) -> Any:
-    """Parse a JSON file; errors name the file (and line/column for syntax errors)."""
+def max_json_bytes() -> int:
+    """The size limit of JSON files: ``TAXDET_MAX_JSON_BYTES`` or 2 GiB."""
+    raw = os.environ.get(MAX_JSON_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_JSON_BYTES
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"environment variable {MAX_JSON_BYTES_ENV}={raw!r}: must be a "
+                          "positive number of bytes")
+    return int(raw)
+
+
+def _read_limited(f, path: str, what: str, error: type[DatasetError]) -> bytes:
+    """The whole file, refusing more than ``max_json_bytes()`` and non-regular files other
+    than pipes (a device like ``/dev/zero`` never ends)."""
+    limit, info = max_json_bytes(), os.fstat(f.fileno())
+    too_big = error(f"{path}: {what} is larger than the limit of {limit} bytes "
+                    f"(set {MAX_JSON_BYTES_ENV} to raise it)")
+    if stat.S_ISREG(info.st_mode):
+        if info.st_size > limit:
+            raise too_big
+        return f.read()
+    if not stat.S_ISFIFO(info.st_mode):
+        raise error(f"{path}: {what} is not a regular file")
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = f.read(min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+    raise too_big
+
+
+def load_json(path: str | Path, what: str = "annotation file",
+              error: type[DatasetError] = CocoFormatError) -> Any:
+    """Parse a JSON file; errors (``error``) name the file (and line/column for syntax errors)
+    and refuse files over the size or nesting limits (module docstring)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = _read_limited(f, str(path), what, error)
     except FileNotFoundError:
-        raise CocoFormatError(f"{path}: annotation file not found") from None
+        raise error(error.not_found.format(path=path, what=what)) from None
     except OSError as exc:
-        raise CocoFormatError(f"{path}: cannot read annotation file: "
-                              f"{exc.strerror or exc}") from None
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CocoFormatError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                              f"column {exc.colno}") from None
+        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}") from None
     except UnicodeDecodeError as exc:
-        raise CocoFormatError(f"{path}: not valid JSON: not UTF-8 text ({exc.reason} at byte "
-                              f"{exc.start})") from None
+        raise error(f"{path}: not valid JSON: not UTF-8 text ({exc.reason} at byte "
+                    f"{exc.start})") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply (the limit is about "
+                    "1000 levels of lists and objects)") from None
+
+
+def json_source(src: Any, what: str, error: type[DatasetError] = CocoFormatError
+                ) -> tuple[Any, str]:
+    """(parsed object, name for messages) from a path (``load_json`` of the ``<what> file``)
+    or an already parsed object (named ``<what>``)."""
+    if isinstance(src, (str, Path)):
+        return load_json(src, f"{what} file", error), str(src)
+    return src, f"<{what}>"
 
 
 def coco_sections(path: str, data: Any) -> tuple[list, list, list]:
@@ -233,9 +409,15 @@ def coco_sections(path: str, data: Any) -> tuple[list, list, list]:
     return data["images"], data["annotations"], data["categories"]
 
 
+def unique_ids(path: str, section: str, recs: list, name: Namer = record_name) -> np.ndarray:
+    """[n] int64 ``id`` of every record, checked to be unique (``DuplicateIdError``)."""
+    ids = column(path, section, recs, "id", check_int, "i", name=name)
+    check_unique(path, section, ids)
+    return ids
+
+
 def read_images(path: str, recs: list, extra_keys: tuple[str, ...] = ()) -> CocoImages:
-    ids = column(path, "images", recs, "id", check_int, "i")
-    check_unique(path, "images", ids)
+    ids = unique_ids(path, "images", recs)
     width, height = (column(path, "images", recs, key, check_positive_int, "i", positive=True)
                      for key in ("width", "height"))
     return CocoImages(ids, strings(path, "images", recs, "file_name"), width, height,
@@ -243,14 +425,14 @@ def read_images(path: str, recs: list, extra_keys: tuple[str, ...] = ()) -> Coco
 
 
 def read_annotations(path: str, recs: list, extra_keys: tuple[str, ...] = ()) -> CocoAnnotations:
-    ids = column(path, "annotations", recs, "id", check_int, "i")
-    check_unique(path, "annotations", ids)
+    ids = unique_ids(path, "annotations", recs)
     image_ids = column(path, "annotations", recs, "image_id", check_int, "i")
     category_ids = column(path, "annotations", recs, "category_id", check_int, "i")
     bbox = column(path, "annotations", recs, "bbox", check_bbox, "if", width=4)
     crowd = column(path, "annotations", recs, "iscrowd", check_crowd, "ib", default=0)
     if len(crowd) and (crowd.min() < 0 or crowd.max() > 1):
-        raise _first_bad(path, "annotations", recs, "iscrowd", check_crowd, 0)
+        raise bad_value_error(path, "annotations", "iscrowd",
+                              first_bad(recs, "iscrowd", check_crowd, 0))
     return CocoAnnotations(ids, image_ids, category_ids, bbox.astype(np.float64),
                            crowd.astype(bool), {k: [r.get(k) for r in recs] for k in extra_keys})
 
@@ -279,20 +461,21 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
 
 
 def read_categories(path: str, recs: list) -> dict[int, str]:
-    ids = column(path, "categories", recs, "id", check_int, "i")
-    check_unique(path, "categories", ids)
-    return dict(zip(ids.tolist(), strings(path, "categories", recs, "name")))
+    ids = unique_ids(path, "categories", recs)
+    names = strings(path, "categories", recs, "name")
+    check_category_names(path, ids, names)
+    return dict(zip(ids.tolist(), names))
 
 
 def read_coco(path: str | Path, image_keys: tuple[str, ...] = (),
               annotation_keys: tuple[str, ...] = ()) -> CocoFile:
     """Read and validate one COCO file (``image_keys`` / ``annotation_keys``: extra keys to keep).
 
-    Checks: JSON syntax, the three top-level lists, integer ids unique per section,
-    non-empty ``file_name``, positive integer ``width``/``height``, ``bbox`` of 4
-    finite numbers, ``iscrowd`` 0/1 (default 0), and that every annotation's
-    ``category_id`` is declared. Annotations pointing at a missing image id are NOT
-    an error here (the merger drops and counts them).
+    Checks: JSON syntax and limits, the three top-level lists, integer ids unique per
+    section, non-empty ``file_name``, positive integer ``width``/``height``, ``bbox`` of 4
+    finite numbers, ``iscrowd`` 0/1 (default 0), unique category names, and that every
+    annotation's ``category_id`` is declared. Annotations pointing at a missing image id
+    are NOT an error here (the merger drops and counts them).
     """
     path = str(path)
     data = load_json(path)

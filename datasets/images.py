@@ -1,8 +1,10 @@
-"""Check image files before training: present, decodable, complete, of the declared size.
+"""Image files of COCO records: where they are, and whether they are usable.
 
-Each file is read once: the same bytes are hashed (content hash, for duplicate
-detection and the stable split) and fully decoded with PIL (so truncated files
-fail here, not in a data-loader worker mid-epoch).
+* ``read_ground_truth`` + ``image_files``: a COCO file's (or dict's) image records and their
+  files (``file_name`` relative to an images folder), every missing file listed at once;
+* ``check_images``: before training, each file is read once: the same bytes are hashed
+  (content hash, for duplicate detection and the stable split) and fully decoded with PIL
+  (so truncated files fail here, not in a data-loader worker mid-epoch).
 """
 
 from __future__ import annotations
@@ -10,15 +12,20 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from datasets.coco_io import DatasetError
+from datasets.coco_io import (DatasetError, check_positive_int, coco_sections, column,
+                              json_source, unique_ids)
 
 EXIF_ORIENTATION = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
+MAX_LISTED = 20  # missing files named in one error
+MAX_IMAGE_PIXELS = 178_956_970  # where PIL refuses a decompression bomb (2x its warning limit)
 
 
 class MissingImagesError(DatasetError, FileNotFoundError):
@@ -41,6 +48,24 @@ class ImageRef:
     width: int
     height: int
     where: str  # e.g. "annotations.json, image id 5"
+
+
+def check_pixel_limit(path: str, where: str) -> None:
+    """Raise ``ImageReadError`` when the image header of ``path`` declares more than
+    ``MAX_IMAGE_PIXELS`` (decoding it would need gigabytes); files PIL cannot identify pass
+    (their decoder reports them)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{where}: {path}: image too large to decode ({exc})") from None
+    except (OSError, SyntaxError, ValueError):
+        return
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ImageReadError(f"{where}: {path}: image too large to decode ({w}x{h} = {w * h} "
+                             f"pixels, the limit is {MAX_IMAGE_PIXELS})")
 
 
 def content_hash(data: bytes) -> str:
@@ -104,3 +129,52 @@ def check_images(refs: list[ImageRef], workers: int = 4) -> list[str]:
         raise ImageCheckError(f"{len(problems)} of {len(refs)} image(s) failed the check:\n  "
                               + "\n  ".join(problems))
     return [digest for digest, _ in results]
+
+
+def read_ground_truth(gt: dict | str | Path, images_dir: str | Path | None
+                      ) -> tuple[dict, Path | None, str]:
+    """(COCO dict, folder its file names are relative to, name for messages).
+
+    The image records are checked (``datasets.coco_io``: unique integer ids, positive integer
+    ``width``/``height``). The folder is ``images_dir``, else the ground-truth file's folder;
+    for an in-memory dict without ``images_dir``, None (file names are used as they are).
+    """
+    raw, source = json_source(gt, "ground truth")
+    images = coco_sections(source, raw)[0]
+    unique_ids(source, "images", images)
+    for key in ("width", "height"):
+        column(source, "images", images, key, check_positive_int, "i", positive=True)
+    if images_dir is None and isinstance(gt, (str, Path)):
+        images_dir = Path(gt).parent
+    return raw, (Path(images_dir) if images_dir is not None else None), source
+
+
+def _image_path(name, base: Path | None) -> tuple[Path | None, str | None]:
+    """(path of ``file_name`` ``name``, why it is not a file or None)."""
+    if not name:
+        return None, "no file_name"
+    if not isinstance(name, str):
+        return None, f"file_name {name!r} is not a string"
+    path = Path(name) if base is None else base / name
+    return path, None if path.is_file() else str(path)
+
+
+def image_files(images: list[dict], base: Path | None, source: str) -> list[str]:
+    """The file of each COCO image record (absolute ``file_name``, or relative to ``base``).
+
+    Raises ``MissingImagesError`` listing every missing file at once.
+    """
+    files, missing = [], []
+    for img in images:
+        path, problem = _image_path(img.get("file_name"), base)
+        if problem:
+            missing.append(f"image id {img.get('id')}: {problem}")
+        files.append(str(path))
+    if missing:
+        where = f"relative to {base}" if base is not None else "as given"
+        listed = "\n  ".join(missing[:MAX_LISTED])
+        more = f"\n  ... and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
+        raise MissingImagesError(f"{source}: {len(missing)} of {len(images)} image files not found "
+                                 f"(file_name {where}; pass --images DIR to look elsewhere):\n  "
+                                 f"{listed}{more}")
+    return files

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from datasets.images import ImageCheckError, ImageReadError
+from datasets.images import ImageCheckError, ImageReadError, check_pixel_limit
 from datasets.sample import Sample
 from datasets.transforms import DetectionTransform, normalize
 from losses.targets import PADDING
@@ -37,8 +37,14 @@ NOT_COLLATED = ("ann_index",)  # per-item only: row of each kept box in Sample.b
 
 
 def load_image(path: str, image_id: int = -1) -> np.ndarray:
-    """[H, W, 3] uint8 RGB, EXIF orientation applied (OpenCV's default for IMREAD_COLOR)."""
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    """[H, W, 3] uint8 RGB, EXIF orientation applied (OpenCV's default for IMREAD_COLOR).
+    ``ImageReadError`` for unreadable files and images over ``datasets.images.MAX_IMAGE_PIXELS``."""
+    check_pixel_limit(path, f"image id {image_id}")
+    try:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageReadError(f"image id {image_id}: cannot read image file {path}: "
+                             f"{str(exc).strip().splitlines()[-1]}") from None
     if bgr is None:
         raise ImageReadError(f"image id {image_id}: cannot read image file {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

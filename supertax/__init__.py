@@ -8,18 +8,25 @@ Typical use::
     ts.label_mask("customer_a")   # [K] bool, True = labeled
     ts.ancestors                  # [K, K] bool target expansion
     ts.label_columns("customer_a")  # customer label -> column
+
+Files are read within documented limits (``supertax.yamlpos``: ``MAX_YAML_BYTES``,
+``MAX_YAML_NODES``, ``MAX_YAML_DEPTH``; pass ``limits=YamlLimits(...)`` to override).
+Every exception for bad input derives from ``supertax.errors.InputError``.
 """
 
 from supertax.diagnostics import ERROR, WARNING, Diagnostic, TaxonomyError
 from supertax.errors import ConfigError, InputError, InputNotFoundError, OutputError, run_cli
 from supertax.taxonomy import (Coverage, DataSource, Label, Taxonomy, coverage, label_columns,
                                label_mask, missing_mask)
-from supertax.taxset import TaxonomySet, Validation, discover, load, validate_files
+from supertax.taxset import (TaxonomySet, UnknownTaxonomyError, Validation, discover, load,
+                             validate_files)
 from supertax.tree import SuperClass, SuperTaxonomy
+from supertax.yamlpos import YamlLimitError, YamlLimits, YamlSyntaxError
 
 __all__ = [
     "ERROR", "WARNING", "Diagnostic", "TaxonomyError", "InputError", "ConfigError",
     "InputNotFoundError", "OutputError", "run_cli", "Coverage", "DataSource", "Label",
     "Taxonomy", "coverage", "label_columns", "label_mask", "missing_mask", "TaxonomySet",
     "Validation", "discover", "load", "validate_files", "SuperClass", "SuperTaxonomy",
+    "UnknownTaxonomyError", "YamlLimits", "YamlLimitError", "YamlSyntaxError",
 ]

@@ -1,19 +1,22 @@
 """Turn one YAML file into a ``SuperTaxonomy`` or ``Taxonomy``, reporting every problem.
 
 Only what one file can tell is checked here (shape, types, names, weights,
-duplicates inside the file); checks across files live in ``supertax.validate``.
+duplicates inside the file); checks across files, and whether ``data:`` paths
+exist, live in ``supertax.validate``. Reading is bounded by the limits of
+``supertax.yamlpos`` (file size, values, nesting), which a ``YamlLimits`` overrides.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
 from supertax.taxonomy import DataSource, Label, Taxonomy
 from supertax.tree import SuperClass, SuperTaxonomy
-from supertax.yamlpos import Map, Pos, Seq, YamlSyntaxError, load_yaml
+from supertax.yamlpos import Map, Pos, Seq, YamlLimits, YamlSyntaxError, load_yaml
 
 KINDS = ("super-taxonomy", "taxonomy")
 # The keys each mapping may hold; others get a warning (a typo would otherwise be ignored).
@@ -70,6 +73,14 @@ class _Reader:
             return None
         if not value.strip():
             self.error(m.at(key), f"{what} {key} must not be empty")
+            return None
+        return value
+
+    def path(self, m: Map, key: str, what: str) -> str | None:
+        """A required, non-empty string usable as a file path (no NUL character)."""
+        value = self.name(m, key, what)
+        if value is not None and "\0" in value:
+            self.error(m.at(key), f"{what} {key} must not contain a NUL character")
             return None
         return value
 
@@ -164,10 +175,19 @@ def _read_data(r: _Reader, seq: Seq, base: Path) -> list[DataSource]:
         m = r.mapping(item, pos, "data entry", DATA_KEYS)
         if m is None:
             continue
-        ann, images = r.name(m, "annotations", "data entry"), r.name(m, "images", "data entry")
+        ann, images = r.path(m, "annotations", "data entry"), r.path(m, "images", "data entry")
         if ann is not None and images is not None:
-            out.append(DataSource(str((base / ann).resolve()), str((base / images).resolve())))
+            out.append(DataSource(_resolve(base, ann), _resolve(base, images),
+                                  m.at("annotations"), m.at("images")))
     return out
+
+
+def _resolve(base: Path, path: str) -> str:
+    """``base / path`` made absolute; ``..`` and symlinks resolved where they exist."""
+    try:
+        return str((base / path).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return os.path.abspath(base / path)
 
 
 def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
@@ -193,17 +213,20 @@ def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
     return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos, dict(m.value_pos))
 
 
-def parse_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
+def parse_file(path: Path | str, limits: YamlLimits | None = None
+               ) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
     """Read one file. Returns the object (None if it could not be built) and its diagnostics.
 
-    An object is returned only when the file has no errors. Raises ``OSError``
-    when the file cannot be read (an I/O problem, not a content problem).
+    An object is returned only when the file has no errors. A file that cannot
+    be read (not a regular file, a symlink loop, over a limit of ``limits``) is
+    an error diagnostic at 1:1; only a folder raises (``IsADirectoryError``).
     """
-    obj, diagnostics = read_file(path)
+    obj, diagnostics = read_file(path, limits)
     return (None if has_errors(diagnostics) else obj), diagnostics
 
 
-def read_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
+def read_file(path: Path | str, limits: YamlLimits | None = None
+              ) -> tuple[SuperTaxonomy | Taxonomy | None, list[Diagnostic]]:
     """Like ``parse_file``, but returns what could be read even when the file has errors.
 
     Such a partial object lacks the invalid parts (e.g. a label with a bad name);
@@ -211,7 +234,7 @@ def read_file(path: Path | str) -> tuple[SuperTaxonomy | Taxonomy | None, list[D
     """
     r, file = _Reader(), str(path)
     try:
-        doc, pos = load_yaml(path)
+        doc, pos = load_yaml(path, limits)
     except YamlSyntaxError as exc:
         return None, [Diagnostic(exc.pos, ERROR, exc.message)]
     m = r.mapping(doc, pos, "a taxonomy file")

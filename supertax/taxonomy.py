@@ -35,10 +35,15 @@ class Label:
 
 @dataclass
 class DataSource:
-    """A COCO annotation file and its image folder (absolute or relative to the YAML file)."""
+    """A COCO annotation file and its image folder (absolute or relative to the YAML file).
+
+    ``annotations_pos`` / ``images_pos``: where the paths are written, when read from a file.
+    """
 
     annotations: str
     images: str
+    annotations_pos: Pos | None = field(default=None, repr=False, compare=False)
+    images_pos: Pos | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

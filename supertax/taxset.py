@@ -1,9 +1,17 @@
-"""Load taxonomy files into one resolved, checked ``TaxonomySet``."""
+"""Load taxonomy files into one resolved, checked ``TaxonomySet``.
+
+Every ``.yaml`` / ``.yml`` entry of a folder is read, including ones that cannot
+be (a symlink loop, a broken symlink, a FIFO): those are error diagnostics
+naming the path, never skipped silently. Each file is read within the limits
+of ``supertax.yamlpos`` (``MAX_YAML_BYTES``, ``MAX_YAML_NODES``,
+``MAX_YAML_DEPTH``; a ``YamlLimits`` overrides them).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
-from supertax.errors import InputNotFoundError
+from supertax.errors import InputError, InputNotFoundError
 from supertax.parse import read_file
 from supertax.taxonomy import Coverage, Label, Taxonomy, coverage, label_columns, label_mask
 from supertax.tree import SuperTaxonomy, SuperClass
-from supertax.validate import check_all, check_partial
-from supertax.yamlpos import Pos
+from supertax.validate import (FailedFiles, check_all, check_data, check_failed_supers,
+                               check_partial)
+from supertax.yamlpos import Pos, YamlLimits
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -24,23 +33,34 @@ YAML_SUFFIXES = (".yaml", ".yml")
 def discover(paths: str | Path | list[str | Path]) -> list[Path]:
     """YAML files named by ``paths`` (files, or folders searched recursively), sorted per folder.
 
-    A file named twice (also through another spelling of its path) is kept once.
-    Raises ``FileNotFoundError`` naming the first path that does not exist.
+    Every ``.yaml`` / ``.yml`` entry of a folder that is not itself a folder is
+    listed, also one that cannot be read (symlink loop, broken symlink, FIFO),
+    so that reading it reports the problem; symlinked folders are not entered.
+    A path named directly may be anything that exists (``/dev/zero`` too: reading
+    refuses it). A file named twice (also through another spelling of its path)
+    is kept once. Raises ``FileNotFoundError`` naming the first path that does not exist.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
-        elif p.is_file():
+            files += sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and not f.is_dir())
+        elif os.path.lexists(p):
             files.append(p)
         else:
             raise InputNotFoundError(f"no such file or folder: {p}")
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
     for f in files:
-        unique.setdefault(f.resolve(), f)
+        unique.setdefault(os.path.realpath(f), f)  # never raises, unlike resolve() on a loop
     return list(unique.values())
+
+
+class UnknownTaxonomyError(InputError, KeyError):
+    """A taxonomy name that is not in the set (a ``KeyError`` too, for lookups)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -74,25 +94,32 @@ class Validation:
                 for sup in supers.values()]
 
 
-def validate_files(paths: str | Path | list[str | Path]) -> Validation:
+def validate_files(paths: str | Path | list[str | Path], limits: YamlLimits | None = None,
+                   check_data_paths: bool = True) -> Validation:
     """Parse and cross-check every file; never raises for bad content.
 
-    Raises ``OSError`` for I/O problems: a path that does not exist
-    (``FileNotFoundError``) or a file that cannot be read.
+    A file that cannot be read (not a regular file, a symlink loop, over a limit
+    of ``limits``) is an error diagnostic naming it. With ``check_data_paths``,
+    every ``data:`` path that does not exist is a warning. Raises
+    ``InputNotFoundError`` (a ``FileNotFoundError``) for a path that does not exist.
     """
-    out, partial = Validation(files=discover(paths)), []
+    out, partial, failed = Validation(files=discover(paths)), [], FailedFiles()
     for f in out.files:
-        obj, diags = read_file(f)
+        obj, diags = read_file(f, limits)
         out.diagnostics += diags
         if has_errors(diags):
             partial += [obj] if isinstance(obj, Taxonomy) else []
+            failed.add(str(f), obj, diags)
         elif isinstance(obj, SuperTaxonomy):
             out.supers.append(obj)
         elif isinstance(obj, Taxonomy):
             out.taxonomies.append(obj)
     complete = len(out.supers) + len(out.taxonomies) == len(out.files)
-    out.diagnostics += check_all(out.supers, out.taxonomies, complete)
-    out.diagnostics += check_partial(partial, out.supers)
+    out.diagnostics += check_all(out.supers, out.taxonomies, complete, failed)
+    out.diagnostics += check_partial(partial, out.supers, failed)
+    out.diagnostics += check_failed_supers(failed, out.supers, out.taxonomies + partial)
+    if check_data_paths:
+        out.diagnostics += check_data(out.taxonomies + partial)
     return out
 
 
@@ -121,7 +148,8 @@ class TaxonomySet:
 
     def taxonomy(self, name: str) -> Taxonomy:
         if name not in self.index:
-            raise KeyError(f"unknown taxonomy {name!r}; known: {', '.join(self.index)}")
+            raise UnknownTaxonomyError(f"unknown taxonomy {name!r}; known: "
+                                       f"{', '.join(self.index)}")
         return self.taxonomies[self.index[name]]
 
     @cached_property
@@ -176,14 +204,17 @@ class TaxonomySet:
         return cls(sup, taxes)
 
 
-def load(paths: str | Path | list[str | Path], super_name: str | None = None) -> TaxonomySet:
+def load(paths: str | Path | list[str | Path], super_name: str | None = None,
+         limits: YamlLimits | None = None) -> TaxonomySet:
     """Load, validate and resolve taxonomy files (or folders) into one ``TaxonomySet``.
 
-    Raises ``TaxonomyError`` (all problems listed) when a file is invalid, or
-    when the files hold several super-taxonomies and ``super_name`` does not pick
-    one; ``OSError`` when a path does not exist or a file cannot be read.
+    Raises ``TaxonomyError`` (all problems listed) when a file is invalid or
+    cannot be read (over a limit of ``limits`` too), or when the files hold
+    several super-taxonomies and ``super_name`` does not pick one (the message
+    names them); ``InputNotFoundError`` when a path does not exist. ``data:``
+    paths are not checked here (the merger reports missing ones; the validator warns).
     """
-    v = validate_files(paths)
+    v = validate_files(paths, limits, check_data_paths=False)
     if not v.ok:
         raise TaxonomyError(v.diagnostics)
     sets = v.sets()
@@ -194,5 +225,6 @@ def load(paths: str | Path | list[str | Path], super_name: str | None = None) ->
         named = f" named {super_name!r}" if super_name else ""
         raise TaxonomyError([Diagnostic(where, ERROR, "expected exactly one super-taxonomy"
                                         f"{named}, "
-                                        f"found: {found}; pass super_name to pick one")])
+                                        f"found: {found}; pass super_name to pick one "
+                                        "(command line: use --super-taxonomy NAME)")])
     return picked[0]

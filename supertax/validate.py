@@ -1,6 +1,15 @@
-"""Checks across taxonomy files: references, name clashes, and coverage warnings."""
+"""Checks across taxonomy files: references, name clashes, coverage and data-path warnings.
+
+A super-taxonomy whose file has errors is not loaded. The taxonomies naming it
+then get no "unknown super-taxonomy" error each: one warning in the broken file,
+after its first error, says they were not checked (``FailedFiles``).
+"""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -32,13 +41,45 @@ def check_unique_names(objs: list[SuperTaxonomy] | list[Taxonomy], what: str) ->
     return out
 
 
-def check_taxonomy(tax: Taxonomy, sup: SuperTaxonomy | None, supers: list[str]) -> list[Diagnostic]:
-    """References of one taxonomy, and labels that clash when reported back."""
+@dataclass
+class FailedFiles:
+    """Files with errors, as far as they tell which super-taxonomy they hold.
+
+    ``supers``: super-taxonomy name -> (position of the file's first error, whether
+    the name is only guessed from the file name because the file could not be
+    read into an object). ``unread``: files that gave no object at all.
+    """
+
+    supers: dict[str, tuple[Pos, bool]] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
+
+    def add(self, path: str, obj: object, diagnostics: list[Diagnostic]) -> None:
+        """Record one file with errors, read into ``obj`` (None, or a partial object)."""
+        first = min((d.pos for d in diagnostics if d.severity == ERROR),
+                    key=lambda p: (p.line, p.col))
+        if isinstance(obj, SuperTaxonomy) and obj.name:
+            self.supers.setdefault(obj.name, (first, False))
+        elif obj is None:
+            self.unread.append(path)
+            self.supers.setdefault(Path(path).stem, (first, True))
+
+
+def check_taxonomy(tax: Taxonomy, sup: SuperTaxonomy | None, supers: list[str],
+                   failed: FailedFiles | None = None) -> list[Diagnostic]:
+    """References of one taxonomy, and labels that clash when reported back.
+
+    A reference to a super-taxonomy in ``failed`` is not reported here (see
+    ``check_failed_supers``).
+    """
     if sup is None:
+        failed = failed or FailedFiles()
+        if tax.super_taxonomy in failed.supers:
+            return []
         known = ", ".join(supers) or "none loaded"
+        unread = f"; could not read: {', '.join(failed.unread)}" if failed.unread else ""
         return [Diagnostic(_where(tax, "super_taxonomy"), ERROR,
-                           f"unknown super-taxonomy {tax.super_taxonomy!r} (known: {known})"
-                           f"{did_you_mean(tax.super_taxonomy, supers)}")]
+                           f"unknown super-taxonomy {tax.super_taxonomy!r} (known: {known}"
+                           f"{unread}){did_you_mean(tax.super_taxonomy, supers)}")]
     out, by_class = [], {}
     for lab in tax.labels:
         if lab.maps_to is None:
@@ -111,15 +152,53 @@ def _first_by_name(supers: list[SuperTaxonomy]) -> dict[str, SuperTaxonomy]:
     return by_name
 
 
-def check_partial(taxes: list[Taxonomy], supers: list[SuperTaxonomy]) -> list[Diagnostic]:
+def check_partial(taxes: list[Taxonomy], supers: list[SuperTaxonomy],
+                  failed: FailedFiles | None = None) -> list[Diagnostic]:
     """References of taxonomies read from files with other errors, to report all at once."""
     by_name = _first_by_name(supers)
     return [d for tax in taxes if tax.super_taxonomy
-            for d in check_taxonomy(tax, by_name.get(tax.super_taxonomy), list(by_name))]
+            for d in check_taxonomy(tax, by_name.get(tax.super_taxonomy), list(by_name), failed)]
+
+
+def check_failed_supers(failed: FailedFiles, supers: list[SuperTaxonomy],
+                        taxes: list[Taxonomy]) -> list[Diagnostic]:
+    """One warning per broken super-taxonomy file that taxonomies name, right after its first
+    error: those taxonomies were not checked against it."""
+    loaded, out = {s.name for s in supers}, []
+    for name, (first, guessed) in failed.supers.items():
+        users = sorted({t.name or str(t.path) for t in taxes if t.super_taxonomy == name})
+        if name in loaded or not users:
+            continue
+        what = (f"this file could not be read and probably holds super-taxonomy {name!r}"
+                if guessed else
+                f"super-taxonomy {name!r} failed to load (see the errors in this file)")
+        out.append(Diagnostic(first, WARNING, f"{what}: taxonomies {', '.join(users)} map into "
+                                              "it and were not checked against it"))
+    return out
+
+
+def check_data(taxes: list[Taxonomy]) -> list[Diagnostic]:
+    """Warn for every ``data:`` path that does not exist (annotations: a file, images: a folder).
+
+    Validation needs no data, so these are warnings; merging or training on the
+    taxonomy fails on them with an error.
+    """
+    out = []
+    for tax in taxes:
+        for src in tax.data:
+            for key, path, want, ok in (("annotations", src.annotations, "file", os.path.isfile),
+                                        ("images", src.images, "folder", os.path.isdir)):
+                if ok(path):
+                    continue
+                pos = getattr(src, f"{key}_pos") or _where(tax, "data")
+                problem = f"is not a {want}" if os.path.exists(path) else "does not exist"
+                out.append(Diagnostic(pos, WARNING, f"data {key} {path} {problem} (needed to "
+                                                    "merge or train on this taxonomy)"))
+    return out
 
 
 def check_all(supers: list[SuperTaxonomy], taxes: list[Taxonomy],
-              complete: bool = True) -> list[Diagnostic]:
+              complete: bool = True, failed: FailedFiles | None = None) -> list[Diagnostic]:
     """Every cross-file check.
 
     The "labeled by no taxonomy" warnings need the whole picture: they are left
@@ -131,7 +210,7 @@ def check_all(supers: list[SuperTaxonomy], taxes: list[Taxonomy],
     valid: dict[str, list[Taxonomy]] = {}
     for tax in taxes:
         sup = by_name.get(tax.super_taxonomy)
-        problems = check_taxonomy(tax, sup, list(by_name))
+        problems = check_taxonomy(tax, sup, list(by_name), failed)
         out += problems
         if sup is not None and not has_errors(problems):
             out += check_exhaustive(tax, sup)

@@ -1,8 +1,8 @@
 """COCO bbox evaluation: plain, federated over missing labels, or in a customer's names.
 
     python tools/evaluate.py --gt GT.json --predictions RES.json [--taxonomies PATH ...]
-        [--customer NAME] [--federated | --no-federated] [--engine auto|faster|pycocotools]
-        [--json OUT] [--markdown OUT] [--plots DIR]
+        [--super-taxonomy NAME] [--customer NAME] [--federated | --no-federated]
+        [--engine auto|faster|pycocotools] [--json OUT] [--markdown OUT] [--plots DIR]
     python tools/evaluate.py --gt GT.json --checkpoint CKPT [--images DIR] [--no-ema]
         [--batch-size N] [--workers N] [--device D] [--save-predictions OUT.json]
         [--draw DIR] [--draw-count N] [--draw-score X] [same options as above]
@@ -30,29 +30,42 @@ from datasets.files import check_outputs, taxonomy_inputs, write_atomic  # noqa:
 from detection.evaluation import EvalResult, evaluate, load_ground_truth  # noqa: E402
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n")[0])
-    p.add_argument("--gt", required=True, help="ground-truth COCO JSON")
+    p.add_argument("--gt", required=True, metavar="JSON", help="ground-truth COCO JSON")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", help="COCO results JSON (category_id = column + 1 "
-                        "when --taxonomies is given)")
+    source.add_argument("--predictions", metavar="JSON", help="COCO results JSON (category_id "
+                        "= column + 1 when --taxonomies is given)")
     source.add_argument("--checkpoint", type=Path, metavar="CKPT",
                         help="training checkpoint: predict the ground truth's images, then "
                         "evaluate")
     p.add_argument("--taxonomies", nargs="+", metavar="PATH",
                    help="taxonomy YAML files or folders (super-taxonomy names, federated, "
                    "customers)")
-    p.add_argument("--customer", help="evaluate in this customer's label names "
+    p.add_argument("--super-taxonomy", metavar="NAME",
+                   help="the super-taxonomy to evaluate in, when the --taxonomies files hold "
+                   "several (default: the only one)")
+    p.add_argument("--customer", metavar="NAME", help="evaluate in this customer's label names "
                    "(default: inferred from the ground truth's category names)")
     p.add_argument("--federated", action=argparse.BooleanOptionalAction, default=None,
                    help="score each class only on images labeling it (default: on when the "
                    "ground truth marks missing classes)")
-    p.add_argument("--engine", choices=("auto", "faster", "pycocotools"), default="auto")
+    p.add_argument("--engine", choices=("auto", "faster", "pycocotools"), default="auto",
+                   help="COCO evaluation backend: faster-coco-eval, pycocotools, or auto: "
+                   "faster when installed, else pycocotools (default: %(default)s)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write the tables as Markdown")
-    p.add_argument("--plots", type=Path, metavar="DIR", help="write per-class AP and PR-curve PNGs")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write per-class AP and PR-curve PNGs")
     _checkpoint_arguments(p)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
+    if args.super_taxonomy and not args.taxonomies:
+        p.error("--super-taxonomy needs --taxonomies")
     if args.customer and not (args.taxonomies or args.checkpoint):
         p.error("--customer needs --taxonomies (or --checkpoint)")
     given = [f for f in ("images", "save_predictions", "draw") if getattr(args, f) is not None]
@@ -66,15 +79,20 @@ def _checkpoint_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--images", type=Path, metavar="DIR", help="folder the ground truth's "
                    "file_name entries are relative to (default: the ground truth's folder)")
     g.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA's")
-    g.add_argument("--batch-size", type=int, default=8, metavar="N")
-    g.add_argument("--workers", type=int, default=2, metavar="N", help="image-loading processes")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--save-predictions", type=Path, metavar="OUT", help="write the COCO results")
+    g.add_argument("--batch-size", type=int, default=8, metavar="N",
+                   help="images per forward pass (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="image-loading processes (default: %(default)s)")
+    g.add_argument("--device", default="auto",
+                   help="auto | cpu | cuda | cuda:N (default: %(default)s)")
+    g.add_argument("--save-predictions", type=Path, metavar="OUT",
+                   help="write the predictions as a COCO results JSON")
     g.add_argument("--draw", type=Path, metavar="DIR", help="write DIR/predictions.png: "
                    "predictions drawn on the first images")
-    g.add_argument("--draw-count", type=int, default=6, metavar="N", help="images drawn (6)")
+    g.add_argument("--draw-count", type=int, default=6, metavar="N",
+                   help="images drawn (default: %(default)s)")
     g.add_argument("--draw-score", type=float, default=0.3, metavar="X",
-                   help="lowest score drawn (0.3)")
+                   help="lowest score drawn (default: %(default)s)")
 
 
 def outputs(args: argparse.Namespace) -> dict[str, Path | None]:
@@ -90,7 +108,8 @@ def outputs(args: argparse.Namespace) -> dict[str, Path | None]:
 
 def run(args: argparse.Namespace) -> EvalResult:
     """Load taxonomies, obtain predictions and evaluate."""
-    taxset = supertax.load(args.taxonomies) if args.taxonomies else None
+    taxset = (supertax.load(args.taxonomies, super_name=args.super_taxonomy)
+              if args.taxonomies else None)
     inputs = [args.gt, args.predictions, args.checkpoint]
     check_outputs(outputs(args), [p for p in inputs if p] + (
         taxonomy_inputs(taxset) if taxset else []))

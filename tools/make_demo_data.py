@@ -1,6 +1,7 @@
 """Generate the synthetic multi-customer street-scene demo dataset (COCO + images).
 
     python tools/make_demo_data.py data/demo [--seed 0] [--images-per-customer 300]
+        [--taxonomies PATH ...] [--super-taxonomy NAME]
 """
 
 from __future__ import annotations
@@ -16,17 +17,32 @@ from datasets.demo import DemoConfig, generate_demo
 DEFAULT_TAXONOMIES = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="make_demo_data.py", description=__doc__.split("\n")[0])
     p.add_argument("out", help="output folder (one sub-folder per customer, and test/)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--images-per-customer", type=int, default=300)
-    p.add_argument("--test-images", type=int, default=150)
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--format", choices=("jpg", "png"), default="jpg")
-    p.add_argument("--taxonomies", nargs="+", default=[str(DEFAULT_TAXONOMIES)],
-                   help="taxonomy YAML files or folders (default: taxonomies/driving)")
-    return p.parse_args(argv)
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="every image is a pure function of the seed: the same seed writes "
+                   "identical files (default: %(default)s)")
+    p.add_argument("--images-per-customer", type=int, default=300, metavar="N",
+                   help="images per customer folder (default: %(default)s)")
+    p.add_argument("--test-images", type=int, default=150, metavar="N",
+                   help="images of the fully labeled test/ split (default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=256, metavar="N",
+                   help="side of the square images in pixels, at least 64 "
+                   "(default: %(default)s)")
+    p.add_argument("--format", choices=("jpg", "png"), default="jpg",
+                   help="image file format; jpg at quality 92 (default: %(default)s)")
+    p.add_argument("--taxonomies", nargs="+", default=[str(DEFAULT_TAXONOMIES)], metavar="PATH",
+                   help="taxonomy YAML files or folders: one customer folder per taxonomy "
+                   "(default: taxonomies/driving)")
+    p.add_argument("--super-taxonomy", metavar="NAME",
+                   help="the super-taxonomy whose customers to generate, when the taxonomy "
+                   "files hold several (default: the only one)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    taxset = supertax.load(args.taxonomies)
+    taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer,
                      test_images=args.test_images, image_size=args.image_size,
                      image_format=args.format)

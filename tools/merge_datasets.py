@@ -1,7 +1,7 @@
 """Merge customers' COCO datasets into one super-dataset COCO file, and print the merge report.
 
     python tools/merge_datasets.py --taxonomies taxonomies/driving --out runs/super.json \\
-        [--report runs/report.json] [--allow-unmapped] [--no-check-images]
+        [--report runs/report.json] [--allow-unmapped] [--no-check-images] [--super-taxonomy NAME]
 
 Exit status: 0 on success, 1 on bad data or taxonomies (message on stderr), 2 on usage errors.
 """
@@ -23,19 +23,29 @@ from datasets import MergeConfig, merge
 from datasets.files import check_outputs, taxonomy_inputs, write_atomic
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="merge_datasets.py", description=__doc__.splitlines()[0])
     ap.add_argument("--taxonomies", nargs="+", required=True, metavar="PATH",
                     help="taxonomy YAML files or folders (one super-taxonomy and its customers)")
-    ap.add_argument("--out", required=True, help="super-dataset COCO file to write")
-    ap.add_argument("--report", help="also write the merge report as JSON here")
+    ap.add_argument("--super-taxonomy", metavar="NAME",
+                    help="the super-taxonomy to merge into, when the taxonomy files hold "
+                    "several (default: the only one)")
+    ap.add_argument("--out", required=True, metavar="JSON",
+                    help="super-dataset COCO file to write")
+    ap.add_argument("--report", metavar="JSON",
+                    help="also write the merge report as JSON here (default: not written)")
     ap.add_argument("--allow-unmapped", action="store_true",
                     help="drop (and count) annotations whose category the taxonomy does not name")
     ap.add_argument("--no-check-images", action="store_true",
                     help="skip opening every image (no content hashes, no duplicate detection)")
     ap.add_argument("--duplicates", choices=("report", "error"), default="report",
-                    help="same image bytes seen twice: keep and report, or fail")
-    return ap.parse_args(argv)
+                    help="same image bytes seen twice: keep and report, or fail "
+                    "(default: %(default)s)")
+    return ap
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, cfg: MergeConfig) -> int:
-    taxset = supertax.load(args.taxonomies)
+    taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     outputs = {"--out": args.out, "--report": args.report}
     check_outputs(outputs, taxonomy_inputs(taxset))  # before the slow part
     dataset, report = merge(taxset, cfg)

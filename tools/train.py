@@ -3,9 +3,11 @@
     python tools/train.py --taxonomies taxonomies/driving --output runs/exp1 \\
         --model efficientdet_d0 --image-size 256 --batch-size 8 --steps 600
 
-Every option is also ``--section.field`` (see ``--help``) and may come from a
-YAML file given with ``--config``. ``torchrun --nproc_per_node N tools/train.py ...``
-trains data-parallel. Exit codes: 0 done, 1 bad input or failed run, 2 usage.
+Every option is also ``--section.field`` (listed below by section) and may come from a
+YAML file given with ``--config``: defaults < the YAML file < flags. Flags take YAML
+syntax (``--optim.amp false``, ``--resume null``, ``--augment.scale_jitter '[0.5, 1.5]'``).
+``torchrun --nproc_per_node N tools/train.py ...`` trains data-parallel.
+Exit codes: 0 done, 1 bad input or failed run, 2 usage.
 """
 
 from __future__ import annotations
@@ -19,19 +21,26 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detection.training import distributed
-from detection.training.config import add_arguments, resolve
+from detection.training.config import add_arguments, resolve  # imports no torch (fast --help)
 from supertax.errors import run_cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """Every option, grouped by config section; building it imports no torch (fast --help)."""
+    parser = argparse.ArgumentParser(
+        prog="train.py", description=__doc__, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [--config YAML] [--taxonomies PATH ...] [--output DIR] [options]")
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return run_cli(lambda: run(args))
     finally:
+        from detection.training import distributed  # torch: imported once parsing is done
         distributed.shutdown()
 
 

@@ -18,13 +18,18 @@ if importlib.util.find_spec("supertax") is None:  # run from a checkout without 
 from supertax import InputError, validate_files, validation_report as report  # noqa: E402
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="validate_taxonomies.py",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+",
                         help="taxonomy YAML files or folders (searched recursively)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    return parser.parse_args(argv)
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as JSON (default: as text)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

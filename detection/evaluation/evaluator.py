@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.coco_io import json_source
 from detection.evaluation import backends as eng
 from detection.evaluation.customer import customer_ground_truth, map_to_customer
 from detection.evaluation.federated import drop_unlabeled, images_labeling
 from detection.evaluation.groundtruth import (GroundTruth, names_are_super, plain_ground_truth,
                                               super_ground_truth)
 from detection.evaluation.results import EvalResult, TaxonomyResult, class_results
-from detection.evaluation.inputs import EvalInputError, Predictions, check_predictions, load_json
+from detection.evaluation.inputs import EvalInputError, Predictions, check_predictions
 from supertax import TaxonomySet
 
 
@@ -34,7 +35,7 @@ def load_ground_truth(gt: dict | str | Path, *, taxset: TaxonomySet | None = Non
     Without ``taxset``: plain COCO. With it: super-taxonomy names (matched by name, boxes
     expanded to ancestors) unless ``customer`` is given or the names are a customer's labels.
     """
-    raw, source = load_json(gt, "ground truth")
+    raw, source = json_source(gt, "ground truth", EvalInputError)
     if taxset is None:
         if customer is not None:
             raise EvalInputError("--customer needs --taxonomies")
@@ -56,7 +57,7 @@ def evaluate(gt: dict | str | Path | GroundTruth, predictions: list | str | Path
     truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt, taxset=taxset,
                                                                      customer=customer)
     name = eng.resolve_engine(engine)
-    raw, source = load_json(predictions, "predictions")
+    raw, source = json_source(predictions, "predictions", EvalInputError)
     preds = check_predictions(raw, truth.sizes, set(truth.prediction_ids), source)
     counts = {**truth.counts, "predictions": len(preds)}
     if truth.view == "customer":

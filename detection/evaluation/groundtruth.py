@@ -112,6 +112,9 @@ def image_labels(img: dict, names: list[str], taxset: TaxonomySet | None,
     """[C] bool: classes (in ``names`` order) the image's taxonomy labels."""
     if img.get("missing_classes") is not None:
         missing = img["missing_classes"]
+        if not (isinstance(missing, list) and all(isinstance(m, str) for m in missing)):
+            raise EvalInputError(f"{source}: image id {img['id']}: missing_classes must be a "
+                                 f"list of class names, got {missing!r:.120}")
         unknown = [m for m in missing if m not in names]
         if unknown:
             raise EvalInputError(f"{source}: image id {img['id']}: missing_classes {unknown} are "
@@ -119,7 +122,7 @@ def image_labels(img: dict, names: list[str], taxset: TaxonomySet | None,
         return ~np.isin(names, missing)
     tax = img.get("taxonomy")
     if tax is not None and taxset is not None:
-        if tax not in taxset.index:
+        if not isinstance(tax, str) or tax not in taxset.index:
             raise EvalInputError(f"{source}: image id {img['id']}: unknown taxonomy {tax!r}; "
                                  f"known: {', '.join(taxset.index)}")
         return taxset.label_mask(tax).copy()

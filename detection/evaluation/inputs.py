@@ -1,20 +1,25 @@
 """Check ground truth and predictions before evaluating; every problem names its record.
 
-Errors raise ``EvalInputError`` (a ``ValueError``) naming the source, the record (image id,
-annotation id, prediction index) and what is wrong. Problems that do not prevent a correct
+Reading and the checks are the shared COCO reader's (``datasets.coco_io``: file size and
+nesting limits, the top-level shape, integer ids in int64, no booleans for numbers, boxes,
+unique category names); this module words them for evaluation. Errors raise
+``EvalInputError`` (a ``ValueError``) naming the source, the record (image id, annotation
+id, prediction index and key) and what is wrong. Problems that do not prevent a correct
 evaluation (boxes far outside their image) are counted and returned as warnings.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import contextlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from datasets.coco_io import DatasetError
+from datasets.coco_io import (SINGULAR, CocoFormatError, DatasetError, check_bbox,
+                              check_bbox_numbers, check_category_names, check_finite, check_int,
+                              check_number, check_positive_int, coco_sections, column,
+                              duplicate_ids, fast_column, first_bad, record_id_name, strings)
 
 MAX_LISTED = 5        # records named in one error message
 OUTSIDE_FRACTION = 0.5  # a box side beyond the image by more than this fraction of its size
@@ -23,18 +28,7 @@ OUTSIDE_FRACTION = 0.5  # a box side beyond the image by more than this fraction
 class EvalInputError(DatasetError, ValueError):
     """Ground truth or predictions that cannot be evaluated."""
 
-
-def load_json(src: dict | list | str | Path, what: str) -> tuple[dict | list, str]:
-    """(parsed object, name for messages) from a path or an already parsed object."""
-    if isinstance(src, (str, Path)):
-        try:
-            with open(src) as f:
-                return json.load(f), str(src)
-        except FileNotFoundError:
-            raise EvalInputError(f"{what} file not found: {src}") from None
-        except json.JSONDecodeError as e:
-            raise EvalInputError(f"{src}: not valid JSON ({e})") from None
-    return src, f"<{what}>"
+    not_found = "{what} not found: {path}"
 
 
 def _few(items: list) -> str:
@@ -42,62 +36,80 @@ def _few(items: list) -> str:
     return shown + (f", ... ({len(items)} in total)" if len(items) > MAX_LISTED else "")
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+@contextlib.contextmanager
+def _as_eval_errors(hint: str = "") -> Iterator[None]:
+    """The shared reader's ``CocoFormatError`` as an ``EvalInputError`` (``hint`` appended)."""
+    try:
+        yield
+    except CocoFormatError as exc:
+        raise EvalInputError(f"{exc}{hint}") from None
 
 
-def _check_box(box, where: str) -> None:
-    if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(map(_is_number, box))):
-        raise EvalInputError(f"{where}: bbox must be 4 numbers [x, y, w, h], got {box!r}")
-    if not all(map(math.isfinite, box)):
-        raise EvalInputError(f"{where}: bbox {box} is not finite")
-    if box[2] < 0 or box[3] < 0:
-        raise EvalInputError(f"{where}: bbox {box} has a negative width or height")
+def _ids(source: str, section: str, records: list) -> np.ndarray:
+    """[n] int64 ids, unique (``duplicate <record> id N`` naming where otherwise)."""
+    with _as_eval_errors():
+        ids = column(source, section, records, "id", check_int, "i", name=record_id_name)
+    dups = duplicate_ids(ids)
+    if dups:
+        dup, rows = dups[0]
+        raise EvalInputError(f"{source}: duplicate {SINGULAR[section]} id {dup} "
+                             f"({', '.join(f'{section}[{r}]' for r in rows[:MAX_LISTED])})")
+    return ids
 
 
-def _unique_ids(records: list, key: str, source: str, what: str) -> None:
-    seen: set = set()
-    for i, r in enumerate(records):
-        if not isinstance(r, dict) or not isinstance(r.get(key), int) or isinstance(r[key], bool):
-            raise EvalInputError(f"{source}: {what}[{i}] needs an integer {key!r}, got {r!r:.120}")
-        if r[key] in seen:
-            raise EvalInputError(f"{source}: duplicate {what} id {r[key]}")
-        seen.add(r[key])
+def _check_sizes(source: str, images: list, ids: np.ndarray) -> None:
+    for key in ("width", "height"):
+        if fast_column(images, key, "i", default=None, positive=True) is None:
+            i = first_bad(images, key, check_positive_int, None).index
+            raise EvalInputError(f"{source}: image id {ids[i]} needs positive 'width' and "
+                                 f"'height' (integers), got {images[i].get('width')!r} x "
+                                 f"{images[i].get('height')!r}")
 
 
-def check_ground_truth(gt: dict, source: str) -> list[str]:
+def _check_references(source: str, anns: list, values: np.ndarray, known: np.ndarray,
+                      key: str) -> None:
+    unknown = np.flatnonzero(~np.isin(values, known))
+    if len(unknown):
+        i = int(unknown[0])
+        raise EvalInputError(f"{source}: {record_id_name('annotations', i, anns[i])}: unknown "
+                             f"{key} {values[i]}")
+
+
+def _annotation_boxes(source: str, anns: list) -> np.ndarray:
+    """[G, 4] float64 boxes: 4 finite numbers, width and height >= 0; ``area`` finite if set."""
+    with _as_eval_errors():
+        boxes = column(source, "annotations", anns, "bbox", check_bbox, "if", width=4,
+                       name=record_id_name).astype(np.float64)
+        column(source, "annotations", [a for a in anns if a.get("area") is not None], "area",
+               check_finite, "if", name=record_id_name)
+    negative = np.flatnonzero((boxes[:, 2:] < 0).any(axis=1))
+    if len(negative):
+        i = int(negative[0])
+        raise EvalInputError(f"{source}: {record_id_name('annotations', i, anns[i])}: bbox "
+                             f"{anns[i]['bbox']} has a negative width or height")
+    return boxes
+
+
+def check_ground_truth(gt: Any, source: str) -> list[str]:
     """Raise ``EvalInputError`` for a malformed COCO ground truth; return warnings."""
-    if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list)
-                                           for k in ("images", "annotations", "categories")):
-        raise EvalInputError(f"{source}: a COCO ground truth needs lists 'images', "
-                             "'annotations' and 'categories'")
-    _unique_ids(gt["images"], "id", source, "image")
-    _unique_ids(gt["categories"], "id", source, "category")
-    _unique_ids(gt["annotations"], "id", source, "annotation")
-    for img in gt["images"]:
-        if not all(_is_number(img.get(k)) and img[k] > 0 for k in ("width", "height")):
-            raise EvalInputError(f"{source}: image id {img['id']} needs positive 'width' and "
-                                 f"'height', got {img.get('width')!r} x {img.get('height')!r}")
-    names = [c.get("name") for c in gt["categories"]]
-    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        raise EvalInputError(f"{source}: category names must be unique strings, got {names}")
-    images = {img["id"]: img for img in gt["images"]}
-    cats = {c["id"] for c in gt["categories"]}
-    for a in gt["annotations"]:
-        where = f"{source}: annotation id {a['id']}"
-        if a.get("image_id") not in images:
-            raise EvalInputError(f"{where}: unknown image_id {a.get('image_id')!r}")
-        if a.get("category_id") not in cats:
-            raise EvalInputError(f"{where}: unknown category_id {a.get('category_id')!r}")
-        _check_box(a.get("bbox"), where)
-        if a.get("area") is not None and not (_is_number(a["area"]) and math.isfinite(a["area"])):
-            raise EvalInputError(f"{where}: area must be a finite number, got {a['area']!r}")
-    sizes = {i: (img["width"], img["height"]) for i, img in images.items()}
-    boxes = np.array([a["bbox"] for a in gt["annotations"]], dtype=np.float64).reshape(-1, 4)
-    img_ids = np.array([a["image_id"] for a in gt["annotations"]], dtype=np.int64)
-    outside = far_outside(boxes, img_ids, sizes)
+    with _as_eval_errors("; a COCO ground truth needs lists 'images', 'annotations' and "
+                         "'categories'"):
+        images, anns, cats = coco_sections(source, gt)
+    image_ids, cat_ids = _ids(source, "images", images), _ids(source, "categories", cats)
+    _ids(source, "annotations", anns)
+    _check_sizes(source, images, image_ids)
+    with _as_eval_errors():
+        check_category_names(source, cat_ids, strings(source, "categories", cats, "name"))
+        ann_images, ann_cats = (column(source, "annotations", anns, key, check_int, "i",
+                                       name=record_id_name)
+                                for key in ("image_id", "category_id"))
+    _check_references(source, anns, ann_images, image_ids, "image_id")
+    _check_references(source, anns, ann_cats, cat_ids, "category_id")
+    boxes = _annotation_boxes(source, anns)
+    sizes = {img["id"]: (img["width"], img["height"]) for img in images}
+    outside = far_outside(boxes, ann_images, sizes)
     if outside.any():
-        ids = [gt["annotations"][i]["id"] for i in np.flatnonzero(outside)]
+        ids = [anns[i]["id"] for i in np.flatnonzero(outside)]
         return [f"{source}: {len(ids)} ground-truth boxes lie far outside their image "
                 f"(mismatched image sizes?), annotation ids {_few(ids)}"]
     return []
@@ -126,41 +138,26 @@ class Predictions:
                            self.scores[keep], self.warnings)
 
 
-def _arrays(preds: list) -> tuple[np.ndarray, ...] | None:
-    """Fast path: four arrays, or None when some record is malformed (then locate it)."""
-    try:
-        img = np.array([p["image_id"] for p in preds], dtype=np.int64)
-        cat = np.array([p["category_id"] for p in preds], dtype=np.int64)
-        box = np.array([p["bbox"] for p in preds], dtype=np.float64).reshape(len(preds), 4)
-        score = np.array([p["score"] for p in preds], dtype=np.float64)
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-    id_types = {type(p["image_id"]) for p in preds} | {type(p["category_id"]) for p in preds}
-    score_types = {type(p["score"]) for p in preds}
-    ok = all(map(_is_int_type, id_types)) and all(
-        _is_int_type(t) or issubclass(t, (float, np.floating)) for t in score_types)
-    return (img, cat, box, score) if ok else None
+# key, value check, numpy dtype kinds read, width (bbox), dtype returned
+PREDICTION_KEYS: tuple[tuple[str, Callable[[Any], str | None], str, int, type], ...] = (
+    ("image_id", check_int, "i", 0, np.int64), ("category_id", check_int, "i", 0, np.int64),
+    ("bbox", check_bbox_numbers, "if", 4, np.float64), ("score", check_number, "if", 0, np.float64))
 
 
-def _is_int_type(t: type) -> bool:
-    return issubclass(t, (int, np.integer)) and not issubclass(t, bool)
-
-
-def _locate_bad_record(preds: list, source: str) -> None:
-    for i, p in enumerate(preds):
-        where = f"{source}: prediction [{i}]"
-        if not isinstance(p, dict):
-            raise EvalInputError(f"{where}: expected an object, got {p!r:.80}")
-        for key in ("image_id", "category_id", "bbox", "score"):
-            if key not in p:
-                raise EvalInputError(f"{where}: missing {key!r} in {p!r:.120}")
-        for key in ("image_id", "category_id"):
-            if not _is_int_type(type(p[key])):
-                raise EvalInputError(f"{where}: {key} must be an integer, got {p[key]!r}")
-        _check_box(p["bbox"], where)
-        if not _is_number(p["score"]):
-            raise EvalInputError(f"{where}: score must be a number, got {p['score']!r}")
-    raise EvalInputError(f"{source}: malformed predictions")  # pragma: no cover
+def _prediction_column(preds: list, source: str, key: str, check: Callable[[Any], str | None],
+                       kinds: str, width: int, dtype: type) -> np.ndarray:
+    """``key`` of every prediction (NaN/inf allowed: ``_check_values`` reports them), or an
+    error naming the first bad prediction's index and the key."""
+    arr = fast_column(preds, key, kinds, width, finite=False)
+    if arr is not None:
+        return arr.astype(dtype)
+    bad = first_bad(preds, key, check)
+    where = f"{source}: prediction [{bad.index}]"
+    if bad.kind == "object":
+        raise EvalInputError(f"{where}: expected an object, got {bad.record!r:.80}")
+    if bad.kind == "missing":
+        raise EvalInputError(f"{where}: missing {key!r} in {bad.record!r:.120}")
+    raise EvalInputError(f"{where}: {key} {bad.problem}")
 
 
 def _check_values(box: np.ndarray, score: np.ndarray, source: str) -> None:
@@ -206,10 +203,7 @@ def check_predictions(preds: list, sizes: dict[int, tuple], category_ids: set[in
     if not isinstance(preds, list):
         raise EvalInputError(f"{source}: predictions must be a JSON list of COCO results, "
                              f"got {type(preds).__name__}")
-    arrays = _arrays(preds)
-    if arrays is None:
-        _locate_bad_record(preds, source)
-    img, cat, box, score = arrays
+    img, cat, box, score = (_prediction_column(preds, source, *spec) for spec in PREDICTION_KEYS)
     _check_values(box, score, source)
     _check_known(img, set(sizes), source, "image_id")
     _check_known(cat, category_ids, source, "category_id")

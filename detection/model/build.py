@@ -2,7 +2,8 @@
 
 Weights come only from local files: ``pretrained_backbone`` (a timm state dict
 of the backbone) and ``init_checkpoint`` (one of our checkpoints, or an effdet
-state dict). Nothing is ever downloaded.
+state dict), read with ``weights_only=True``: no code from them ever runs. Nothing is ever
+downloaded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import torch
 from effdet import EfficientDet, get_efficientdet_config
 from effdet.config.model_config import efficientdet_model_param_dict
+
+from detection.training.checkpoint import load as load_weights_file
 from supertax.errors import ConfigError
 
 MODEL_NAMES = tuple(efficientdet_model_param_dict)
@@ -43,11 +46,18 @@ def effdet_config(cfg: ModelConfig, num_classes: int):
 
 
 def load_backbone(model: EfficientDet, path: str | Path) -> None:
-    """Load a local timm backbone state dict; raise naming the file and the mismatching keys."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    """Load a local timm backbone state dict; raise naming the file and the mismatching keys.
+
+    The file is read like a checkpoint (``detection.training.checkpoint.load``): with
+    ``weights_only=True``, never running code from it; its digest is checked when it has one.
+    """
+    state = load_weights_file(path, bare=True)
+    state = state.get("state_dict", state)
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: its 'state_dict' is a {type(state).__name__}, not a dict")
     wanted = model.backbone.state_dict()
-    usable = {k: v for k, v in state.items() if k in wanted and v.shape == wanted[k].shape}
+    usable = {k: v for k, v in state.items() if k in wanted and isinstance(v, torch.Tensor)
+              and v.shape == wanted[k].shape}
     if not usable:
         raise ConfigError(f"{path}: no tensor matches the {model.config.backbone_name} backbone "
                           f"(first keys in file: {list(state)[:3]})")

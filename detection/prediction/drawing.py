@@ -16,9 +16,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from datasets.files import atomic_open
+from datasets.coco_io import check_bbox, check_int, column, xywh_to_xyxy
+from datasets.images import image_files, read_ground_truth
 from datasets.torch_dataset import load_image
 from detection.model.benches import Detections
-from detection.prediction.predictor import image_files, read_ground_truth
 from supertax.errors import ConfigError
 
 # tab10 without grey: distinct on photos and on the demo's flat colours
@@ -102,19 +103,22 @@ def _scaled(d: Detections, f: float) -> Detections:
     return Detections(d.boxes * f, d.scores, d.classes)
 
 
-def _gt_boxes(gt: dict, image_id: int) -> np.ndarray:
-    xywh = np.array([a["bbox"] for a in gt.get("annotations", []) if a["image_id"] == image_id],
-                    dtype=float).reshape(-1, 4)
-    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+def _gt_boxes(gt: dict, source: str) -> dict[int, np.ndarray]:
+    """Image id -> its ground-truth boxes [G, 4] x1y1x2y2 (records checked by the COCO reader)."""
+    anns = gt["annotations"]
+    image_ids = column(source, "annotations", anns, "image_id", check_int, "i")
+    xyxy = xywh_to_xyxy(column(source, "annotations", anns, "bbox", check_bbox, "if", width=4)
+                        .astype(np.float64))
+    return {i: xyxy[image_ids == i] for i in np.unique(image_ids).tolist()}
 
 
-def _tile(img: dict, file: str, dets: Detections, gt: dict, class_names: list[str],
+def _tile(img: dict, file: str, dets: Detections, gt_boxes: np.ndarray, class_names: list[str],
           score_threshold: float) -> Image.Image:
     """One image enlarged (or shrunk) to ``TILE`` on its long side, GT and predictions drawn."""
     pixels = Image.fromarray(load_image(file, img["id"]))
     f = TILE / max(pixels.size)
     pixels = pixels.resize((round(pixels.width * f), round(pixels.height * f)), Image.BILINEAR)
-    draw_ground_truth(pixels, _gt_boxes(gt, img["id"]) * f)
+    draw_ground_truth(pixels, gt_boxes * f)
     tile = draw_detections(pixels, _scaled(dets, f), class_names, score_threshold)
     kept = int((dets.scores >= score_threshold).sum())
     ImageDraw.Draw(tile).text((4, tile.height - 18), f"id {img['id']}  {Path(file).name}  "
@@ -145,18 +149,18 @@ def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
     """Write a PNG grid of the first ``count`` ground-truth images with their predictions.
 
     ``results``: COCO results with category_id = column + 1 of ``class_names``. Image files
-    resolve like ``detection.prediction.predictor.image_files`` (default folder: the ground
-    truth's).
+    resolve like ``datasets.images.image_files`` (default folder: the ground truth's).
     """
     gt, base, source = read_ground_truth(gt_coco, images_dir)
-    images = gt.get("images", [])[:max(0, count)]
+    images = gt["images"][:max(0, count)]
     if not images:
         raise ConfigError(f"{source}: no images to draw")
     files = image_files(images, base, source)
-    dets = results_by_image(results)
+    dets, boxes = results_by_image(results), _gt_boxes(gt, source)
     none = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
-    tiles = [_tile(img, f, dets.get(int(img["id"]), none), gt, class_names, score_threshold)
-             for img, f in zip(images, files)]
+    no_boxes = np.zeros((0, 4))
+    tiles = [_tile(img, f, dets.get(img["id"], none), boxes.get(img["id"], no_boxes),
+                   class_names, score_threshold) for img, f in zip(images, files)]
     cols = min(3, len(tiles))
     rows = math.ceil(len(tiles) / cols)
     cell_w, cell_h = max(t.width for t in tiles), max(t.height for t in tiles)

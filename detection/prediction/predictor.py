@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from datasets.images import MissingImagesError
+from datasets.images import image_files, read_ground_truth
 from datasets.sample import Sample
 from datasets.torch_dataset import DetectionDataset, collate
 from datasets.transforms import AugmentConfig, eval_transform
@@ -28,19 +28,19 @@ from detection.training.checkpoint import CheckpointError
 from detection.training.config import TrainConfig
 from detection.training.distributed import DistInfo, pick_device
 from detection.training.steps import predict
-from detection.evaluation.inputs import load_json
 from detection.model.build import create_model
 from supertax import TaxonomySet
-from supertax.errors import ConfigError
+from supertax.errors import ConfigError, InputError
 
 REQUIRED_KEYS = ("model", "config", "taxonomies", "taxonomy_hash")
 EMA_PREFIX = "module."  # timm ModelEmaV3 keeps the averaged copy as ``self.module``
-MAX_LISTED = 20
 
 
 def ema_model_state(ema_state: dict, source: str) -> dict:
     """The model's own keys from a ``ModelEmaV3.state_dict()`` (``module.<key>`` -> ``<key>``)."""
-    foreign = [k for k in ema_state if not k.startswith(EMA_PREFIX)]
+    if not isinstance(ema_state, dict):
+        raise CheckpointError(f"{source}: 'ema' is a {type(ema_state).__name__}, not a state dict")
+    foreign = [k for k in ema_state if not (isinstance(k, str) and k.startswith(EMA_PREFIX))]
     if foreign:
         raise CheckpointError(f"{source}: 'ema' weights are not a ModelEmaV3 state dict "
                               f"(keys without {EMA_PREFIX!r}, e.g. {foreign[:3]})")
@@ -54,6 +54,15 @@ def _weights(ckpt: dict, use_ema: bool, source: str) -> tuple[dict, str]:
     return ckpt["model"], "model"
 
 
+def _checkpoint_taxonomies(ckpt: dict, source: str | Path) -> TaxonomySet:
+    """The checkpoint's own ``taxonomies``; a ``CheckpointError`` naming the file if unreadable."""
+    try:
+        return TaxonomySet.from_dict(ckpt["taxonomies"])
+    except (InputError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{source}: its 'taxonomies' cannot be read "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
 def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
                    device: str | torch.device = "cpu", taxset: TaxonomySet | None = None
                    ) -> tuple[PredictBench, TaxonomySet, TrainConfig]:
@@ -63,12 +72,10 @@ def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
     like the checkpoint's (``CheckpointError`` listing the differences otherwise).
     ``use_ema``: the EMA weights when the checkpoint has them, else the raw model's.
     """
-    ckpt = checkpoint.load(ckpt_path)
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{ckpt_path}: not a training checkpoint (missing {missing})")
+    # read without running code from the file, its digest checked (detection.training.checkpoint)
+    ckpt = checkpoint.load(ckpt_path, required=REQUIRED_KEYS)
     if taxset is None:
-        taxset = TaxonomySet.from_dict(ckpt["taxonomies"])
+        taxset = _checkpoint_taxonomies(ckpt, ckpt_path)
     checkpoint.check_taxonomy(ckpt, taxset, ckpt_path)  # also catches a tampered 'taxonomies'
     try:
         cfg = TrainConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
@@ -78,52 +85,17 @@ def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
     model_cfg = dataclasses.replace(cfg.model, pretrained_backbone=None)
     model = create_model(model_cfg, taxset.num_classes, head_masks=np.asarray(taxset.masks))
     state, which = _weights(ckpt, use_ema, str(ckpt_path))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    misfit = checkpoint.weights_misfit(model, state)
+    if misfit:
         raise CheckpointError(f"{ckpt_path}: '{which}' weights do not fit {cfg.model.name} at "
                               f"{cfg.model.image_size}px with {taxset.num_classes} classes: "
-                              f"{exc}") from None
+                              f"{'; '.join(misfit)}")
+    model.load_state_dict(state, strict=True)
     try:
         device = pick_device(str(device), DistInfo())
     except RuntimeError as exc:  # CUDA asked for but absent
         raise ConfigError(str(exc)) from None
     return PredictBench(model).to(device).eval(), taxset, cfg
-
-
-def read_ground_truth(gt: dict | str | Path, images_dir: str | Path | None
-                      ) -> tuple[dict, Path | None, str]:
-    """(COCO dict, folder its file names are relative to, name for messages).
-
-    The folder is ``images_dir``, else the ground-truth file's folder; for an in-memory
-    dict without ``images_dir``, None (file names are used as they are).
-    """
-    raw, source = load_json(gt, "ground truth")
-    if images_dir is None and isinstance(gt, (str, Path)):
-        images_dir = Path(gt).parent
-    return raw, (Path(images_dir) if images_dir is not None else None), source
-
-
-def image_files(images: list[dict], base: Path | None, source: str) -> list[str]:
-    """The file of each COCO image record (absolute ``file_name``, or relative to ``base``).
-
-    Raises ``MissingImagesError`` listing every missing file at once.
-    """
-    files, missing = [], []
-    for img in images:
-        name = img.get("file_name")
-        path = None if not name else Path(name) if base is None else base / name
-        if path is None or not path.is_file():
-            missing.append(f"image id {img.get('id')}: " + (str(path) if path else "no file_name"))
-        files.append(str(path))
-    if missing:
-        where = f"relative to {base}" if base is not None else "as given"
-        listed = "\n  ".join(missing[:MAX_LISTED])
-        more = f"\n  ... and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
-        raise MissingImagesError(f"{source}: {len(missing)} of {len(images)} image files not found "
-                                 f"(file_name {where}; pass --images DIR to look elsewhere):\n  "
-                                 f"{listed}{more}")
-    return files
 
 
 def image_samples(images: list[dict], files: list[str], taxset: TaxonomySet) -> list[Sample]:
@@ -144,13 +116,14 @@ def predict_images(predictor: PredictBench, gt_coco: dict | str | Path,
                    batch_size: int = 8, workers: int = 0, progress: bool = True) -> list[dict]:
     """COCO results for every image of the ground truth ``gt_coco`` (a dict or a file).
 
-    Images are resolved as ``image_files`` says (``images_dir``, default: the ground-truth
-    file's folder), loaded and resized like validation (``eval_transform``), predicted in
+    The image records are checked and their files resolved by ``datasets.images``
+    (``read_ground_truth``, ``image_files``: ``images_dir``, default the ground-truth file's
+    folder); images are loaded and resized like validation (``eval_transform``), predicted in
     batches with a tqdm bar; boxes map back to original pixels. An image whose decoded size
     differs from its record's ``width``/``height`` is an error naming it.
     """
     raw, base, source = read_ground_truth(gt_coco, images_dir)
-    images = raw.get("images", []) if isinstance(raw, dict) else []
+    images = raw["images"]
     if not images:
         return []
     samples = image_samples(images, image_files(images, base, source), taxset)

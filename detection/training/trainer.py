@@ -48,6 +48,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# what a checkpoint must hold to continue a run exactly (``Trainer._checkpoint_state``)
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
+               "taxonomies", "taxonomy_hash")
+
 # settings that do not change what is trained: a resumed run may differ in these
 RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run.val_every"}
 
@@ -74,7 +78,7 @@ class Trainer:
         seed_everything(cfg.run.seed)
         self.out = Path(cfg.run.output)
         run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite)
-        self.taxset = supertax.load(cfg.data.taxonomies)
+        self.taxset = supertax.load(cfg.data.taxonomies, super_name=cfg.data.super_taxonomy)
         self.data: TrainData = build_data(cfg, self.taxset, self.dist)
         self.model = create_model(cfg.model, self.taxset.num_classes,
                                   head_masks=np.asarray(self.taxset.masks)).to(self.device)
@@ -126,20 +130,43 @@ class Trainer:
         by_epochs = self.cfg.optim.epochs * self.data.steps_per_epoch
         return min(by_epochs, self.cfg.optim.steps) if self.cfg.optim.steps > 0 else by_epochs
 
+    def _load_weights(self, weights, path: str, what: str) -> None:
+        """``self.model.load_state_dict(weights)``; a ``CheckpointError`` naming the file and
+        the first misfitting keys when they do not fit."""
+        misfit = checkpoint.weights_misfit(self.model, weights)
+        if misfit:
+            m = self.cfg.model
+            raise checkpoint.CheckpointError(
+                f"{path}: {what} do not fit {m.name} at {m.image_size}px with "
+                f"{self.taxset.num_classes} classes ({m.heads} heads): {'; '.join(misfit)}")
+        self.model.load_state_dict(weights)
+
     def _init_from(self, path: str) -> None:
-        ckpt = checkpoint.load(path)
+        """Start from the weights of a checkpoint, or of a bare effdet state dict (no digest
+        needed; still read without running code from it)."""
+        ckpt = checkpoint.load(path, bare=True)
         if "taxonomy_hash" in ckpt:
             checkpoint.check_taxonomy(ckpt, self.taxset, path)
-        self.model.load_state_dict(ckpt.get("model", ckpt))
+        self._load_weights(ckpt.get("model", ckpt), path, "the weights (--init-checkpoint)")
 
     def _resume(self, path: str) -> None:
-        ckpt = checkpoint.load(path)
+        ckpt = checkpoint.load(path, required=RESUME_KEYS)
         checkpoint.check_taxonomy(ckpt, self.taxset, path)
-        changed = config_changes(ckpt.get("config", {}), self.cfg.to_dict())
+        if not isinstance(ckpt["config"], dict):
+            raise checkpoint.CheckpointError(f"{path}: its 'config' is not a mapping")
+        changed = config_changes(ckpt["config"], self.cfg.to_dict())
         if changed and self.dist.is_main:
             warnings.warn(f"{path}: resuming with other settings than the checkpoint's, so the "
                           f"run will not continue exactly: {'; '.join(changed)}", stacklevel=3)
-        self.model.load_state_dict(ckpt["model"])
+        self._load_weights(ckpt["model"], path, "the weights")
+        try:
+            self._restore(ckpt)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise checkpoint.CheckpointError(
+                f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
+
+    def _restore(self, ckpt: dict) -> None:
+        """EMA, optimizer, schedule, scaler, loop state and RNGs of a (verified) checkpoint."""
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"])
         self.optimizer.load_state_dict(ckpt["optimizer"])

@@ -12,8 +12,9 @@ import supertax
 from PIL import Image
 
 from datasets.demo import DemoConfig, customer_labels, generate_demo
+from tests.paths import DRIVING
 
-TAXSET = supertax.load([Path(__file__).parents[2] / "taxonomies" / "driving"])
+TAXSET = supertax.load([DRIVING])
 # written out from the brief, independently of the code's ancestor walk
 CUSTOMER_NAMES = {
     "customer_a": {"pedestrian_adult": "Human", "pedestrian_child": "Human", "dog": "Dog"},

@@ -16,8 +16,9 @@ from datasets.sample import Sample
 from datasets.torch_dataset import DetectionDataset, collate, load_image
 from datasets.transforms import AugmentConfig, eval_transform, train_transform
 from losses.targets import PADDING
+from tests.paths import DRIVING
 
-TAXSET = supertax.load([Path(__file__).parents[2] / "taxonomies" / "driving"])
+TAXSET = supertax.load([DRIVING])
 
 
 def write_image(path: Path, h: int, w: int, seed: int) -> None:

@@ -9,6 +9,7 @@ import supertax
 from losses import (BACKGROUND, IGNORE, HierarchicalBCELoss, MaskedBCELoss, MaskedFocalLoss,
                     MaskedSoftmaxCrossEntropyLoss, hierarchical_bce, masked_bce, masked_focal,
                     masked_softmax_cross_entropy)
+from tests.paths import DRIVING
 
 
 def _sigmoid(v: float) -> float:
@@ -112,7 +113,7 @@ def test_masked_softmax_raises_when_target_class_is_masked(tiny):
 
 
 def test_hierarchical_bce_matches_per_sample_loop():
-    ts = supertax.load(["taxonomies/driving"])
+    ts = supertax.load([DRIVING])
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(4, 7, generator=gen, dtype=torch.float64, requires_grad=True)
     child, car = ts.names.index("pedestrian_child"), ts.names.index("car")
@@ -135,7 +136,7 @@ def test_hierarchical_bce_matches_per_sample_loop():
 
 
 def test_hierarchical_bce_ignore_rows_count_nothing():
-    ts = supertax.load(["taxonomies/driving"])
+    ts = supertax.load([DRIVING])
     logits = torch.zeros(2, 7, requires_grad=True)
     mask = torch.ones(2, 7, dtype=torch.bool)
     loss = hierarchical_bce(logits, torch.tensor([0, IGNORE]), mask, ts.ancestors,

@@ -10,6 +10,7 @@ import supertax
 from losses import (BACKGROUND, IGNORE, DetectionLoss, DetectionLossConfig, focal_loss,
                     masked_detection_loss)
 from losses.box import huber
+from tests.paths import DRIVING
 
 CFG = DetectionLossConfig()          # effdet defaults: alpha .25, gamma 1.5, delta .1, weight 50
 
@@ -52,7 +53,7 @@ def _naive_loss(cls_logits, box_pred, cls_targets, box_targets, num_positives, c
 
 def test_fused_loss_matches_naive_reference_with_all_extras(batch):
     cls_logits, box_pred, cls_targets, box_targets, num_pos = _flat(batch)
-    ts = supertax.load(["taxonomies/driving"])
+    ts = supertax.load([DRIVING])
     class_mask = torch.from_numpy(ts.masks[[1, 2]])            # customer_b, customer_c
     box_weights = torch.rand(cls_targets.shape, generator=torch.Generator().manual_seed(1)) + 0.5
     cfg = DetectionLossConfig(label_smoothing=0.1)
@@ -162,7 +163,7 @@ def _one_image(class_mask, ancestors):
 
 
 def test_ancestor_columns_are_positive():
-    ts = supertax.load(["taxonomies/driving"])
+    ts = supertax.load([DRIVING])
     person, adult, child, vehicle = (ts.names.index(n) for n in
                                      ("person", "pedestrian_adult", "pedestrian_child", "vehicle"))
     x = torch.zeros(1, requires_grad=True)       # expected per-cell gradients at logit 0, N = 2

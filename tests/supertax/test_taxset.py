@@ -8,7 +8,8 @@ import pytest
 
 import supertax
 from supertax import TaxonomyError, TaxonomySet, discover, load
-from tests.supertax.yamlfiles import DRIVING, REPO, SHIPPED, driving_with, taxonomy, write
+from tests.paths import REPO
+from tests.supertax.yamlfiles import DRIVING, SHIPPED, driving_with, taxonomy, write
 
 COLUMNS = ["person", "pedestrian_adult", "pedestrian_child", "vehicle", "car", "truck",
            "traffic_light"]

@@ -120,9 +120,9 @@ def test_parent_labeled_directly_gives_no_exhaustive_warning(tmp_path):
     assert [d for d in diagnostics(tmp_path) if "exhaustive" in d.message] == []
 
 
-def test_shipped_driving_taxonomies_are_valid_with_one_warning():
-    from tests.supertax.yamlfiles import SHIPPED
-    v = validate_files([SHIPPED])
+def test_shipped_driving_taxonomies_are_valid_with_one_warning(tmp_path):
+    from tests.supertax.yamlfiles import shipped_with_data
+    v = validate_files([shipped_with_data(tmp_path)])
     assert v.ok
     assert [d.message for d in v.diagnostics] == [
         "taxonomy 'customer_b' labels every child of 'vehicle' but 'vehicle' is not marked "
@@ -143,3 +143,15 @@ def test_file_missing_its_super_taxonomy_key_gets_no_extra_reference_error(tmp_p
     assert [d.message for d in diagnostics(tmp_path)] == [
         "missing required key 'super_taxonomy' in taxonomy",
         "taxonomy has no labels: its images will train no class"]
+
+
+def test_missing_data_paths_warn_unless_switched_off(tmp_path):
+    driving_with(tmp_path, a=EVERYTHING)
+    path = tmp_path / "a.yaml"
+    path.write_text(path.read_text() + "data:\n  - annotations: a.json\n    images: imgs\n")
+    assert diagnostics(tmp_path) == [
+        at(path, 18, 18, WARNING, f"data annotations {tmp_path / 'a.json'} does not exist "
+                                  "(needed to merge or train on this taxonomy)"),
+        at(path, 19, 13, WARNING, f"data images {tmp_path / 'imgs'} does not exist "
+                                  "(needed to merge or train on this taxonomy)")]
+    assert validate_files([tmp_path], check_data_paths=False).diagnostics == []

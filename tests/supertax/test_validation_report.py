@@ -1,7 +1,7 @@
 """The validation report: matrix glyphs, summary, JSON."""
 
 from supertax import validate_files, validation_report as report
-from tests.supertax.yamlfiles import DRIVING, SHIPPED, driving_with, write
+from tests.supertax.yamlfiles import DRIVING, SHIPPED, driving_with, shipped_with_data, write
 
 SHIPPED_ROWS = [
     "taxonomy    person  pedestrian_adult  pedestrian_child  vehicle  car  truck  traffic_light",
@@ -20,8 +20,8 @@ def test_matrix_rows_are_taxonomies_and_cells_are_glyphs():
     assert lines[5] == report.LEGEND
 
 
-def test_text_report_lists_diagnostics_then_matrix_then_summary():
-    text = report.render_text(validate_files([SHIPPED])).splitlines()
+def test_text_report_lists_diagnostics_then_matrix_then_summary(tmp_path):
+    text = report.render_text(validate_files([shipped_with_data(tmp_path)])).splitlines()
     assert text[0].endswith("driving.yaml:11:11: warning: taxonomy 'customer_b' labels every child "
                             "of 'vehicle' but 'vehicle' is not marked exhaustive; marking it would "
                             "let this taxonomy's images also train the 'vehicle' column")
@@ -45,8 +45,8 @@ def test_super_taxonomy_without_taxonomies_says_so(tmp_path):
     assert "(no taxonomy maps into 'driving')" in report.render_text(validate_files([tmp_path]))
 
 
-def test_json_has_diagnostics_matrix_rows_and_masks():
-    out = report.to_json(validate_files([SHIPPED]))
+def test_json_has_diagnostics_matrix_rows_and_masks(tmp_path):
+    out = report.to_json(validate_files([shipped_with_data(tmp_path)]))
     assert (out["valid"], out["errors"], out["warnings"]) == (True, 0, 1)
     [d] = out["diagnostics"]
     assert (d["line"], d["col"], d["severity"]) == (11, 11, "warning")

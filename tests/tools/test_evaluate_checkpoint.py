@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 import runpy
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 from PIL import Image
 
 import supertax
-from tests.detection.prediction.test_predictor import DRIVING, make_checkpoint, make_demo
+from tests.detection.evaluation.eval_cases import STAT_KEYS
+from tests.factories import make_checkpoint, make_demo
+from tests.paths import DRIVING, REPO
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "evaluate.py"
-STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
-             "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+TOOL = REPO / "tools" / "evaluate.py"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model on a shared CPU: one thread is fastest
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

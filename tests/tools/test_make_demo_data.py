@@ -6,9 +6,10 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-TOOL = Path(__file__).parents[2] / "tools" / "make_demo_data.py"
+from tests.paths import REPO
+
+TOOL = REPO / "tools" / "make_demo_data.py"
 _spec = importlib.util.spec_from_file_location("make_demo_data", TOOL)
 _tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tool)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from datasets import SuperDataset
-from tests.datasets.conftest import write_coco
+from tests.coco_files import write_coco
+from tests.paths import DRIVING, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("merge_datasets", REPO / "tools/merge_datasets.py")
 tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tool)
@@ -25,7 +25,7 @@ def taxonomies(tmp_path) -> Path:
     """The driving YAMLs with customer_a / customer_c pointing at tiny COCO files."""
     folder = tmp_path / "tax"
     folder.mkdir()
-    (folder / "driving.yaml").write_text((REPO / "taxonomies/driving/driving.yaml").read_text())
+    (folder / "driving.yaml").write_text((DRIVING / "driving.yaml").read_text())
     data = {"customer_a": write_coco(tmp_path, "a", categories=["Human", "Dog"], annotations=[
                 {"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
                 {"image_id": 1, "category_id": 2, "bbox": [1, 1, 5, 5]}]),
@@ -33,7 +33,7 @@ def taxonomies(tmp_path) -> Path:
                 {"image_id": 1, "category_id": 1, "bbox": [2, 2, 5, 5]},
                 {"image_id": 1, "category_id": 2, "bbox": [2, 2, 5, 5]}])}
     for name, files in data.items():
-        yaml = (REPO / f"taxonomies/driving/{name}.yaml").read_text().split("\ndata:")[0]
+        yaml = (DRIVING / f"{name}.yaml").read_text().split("\ndata:")[0]
         (folder / f"{name}.yaml").write_text(
             f"{yaml}\ndata:\n  - annotations: {files.annotations}\n    images: {files.images}\n")
     return folder

@@ -20,12 +20,13 @@ import torch
 from detection.training.config import add_arguments, resolve
 from detection.training.loaders import build_data
 from detection.training.distributed import DistInfo
-from tests.detection.training.test_trainer import (  # noqa: F401
-    make_tiny_taxonomies, one_thread, read_metrics)
+from tests.factories import make_tiny_taxonomies, read_metrics
+from tests.paths import REPO
 from tools.train import main
 
-REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "tools" / "train.py"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.supertax.yamlfiles import REPO, SHIPPED, driving_with, write
+from tests.paths import REPO
+from tests.supertax.yamlfiles import SHIPPED, driving_with, shipped_with_data, write
 
 TOOL = REPO / "tools" / "validate_taxonomies.py"
 
@@ -25,8 +26,8 @@ def load_tool():
 tool = load_tool()
 
 
-def test_shipped_taxonomies_exit_0_with_matrix(capsys):
-    assert tool.main([str(SHIPPED)]) == 0
+def test_shipped_taxonomies_exit_0_with_matrix(tmp_path, capsys):
+    assert tool.main([str(shipped_with_data(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert "driving.yaml:11:11: warning: taxonomy 'customer_b' labels every child" in out
     assert "customer_a    +            ~                 ~             .      .     .          ." \
@@ -64,8 +65,8 @@ def test_no_arguments_is_a_usage_error(capsys):
     assert "the following arguments are required: paths" in capsys.readouterr().err
 
 
-def test_json_gives_diagnostics_matrix_and_masks(capsys):
-    assert tool.main([str(SHIPPED), "--json"]) == 0
+def test_json_gives_diagnostics_matrix_and_masks(tmp_path, capsys):
+    assert tool.main([str(shipped_with_data(tmp_path)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["valid"] is True and len(out["diagnostics"]) == 1
     [sup] = out["super_taxonomies"]

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.detection.evaluation.conftest import DRIVING, REPO, STAT_KEYS, coco_gt, det
+from tests.detection.evaluation.eval_cases import STAT_KEYS, coco_gt, det
+from tests.paths import DRIVING, REPO
 
 TOOL = REPO / "tools" / "evaluate.py"
 

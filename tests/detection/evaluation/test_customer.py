@@ -5,7 +5,7 @@ import pytest
 
 from detection.evaluation import NOT_PREDICTED, EvalInputError, evaluate
 from supertax import TaxonomySet
-from tests.detection.evaluation.conftest import coco_gt, det, reference_eval, stats_array
+from tests.detection.evaluation.eval_cases import coco_gt, det, reference_eval, stats_array
 
 PERSON, ADULT, VEHICLE, CAR = 1, 2, 4, 5   # column + 1 in the driving super-taxonomy
 H1, H2, DOG, CAR_BOX = (10, 10, 40, 90), (200, 50, 40, 90), (300, 300, 60, 40), (400, 100, 120, 60)

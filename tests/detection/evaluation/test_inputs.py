@@ -5,7 +5,7 @@ import json
 import pytest
 
 from detection.evaluation import EvalInputError, evaluate
-from tests.detection.evaluation.conftest import coco_gt, det
+from tests.detection.evaluation.eval_cases import coco_gt, det
 
 GT = coco_gt([(1, 640, 480), (2, 320, 240)], [(1, "car"), (2, "person")],
              [(1, 1, (10, 10, 50, 50)), (2, 2, (20, 20, 30, 60))])

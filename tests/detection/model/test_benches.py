@@ -26,8 +26,9 @@ from detection.training.steps import train_step  # noqa: E402
 from detection.anchors.labeler import LabelerConfig  # noqa: E402
 from detection.model.build import ModelConfig, create_model  # noqa: E402
 from losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
-from tests.detection.training.test_trainer import (  # noqa: E402,F401
-    make_tiny_taxonomies, one_thread)
+from tests.factories import make_tiny_taxonomies  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 K, ANCHORS, PER_LOCATION = 7, 3069, 9
 PERSON, PED_ADULT = 0, 1

@@ -5,63 +5,25 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 from effdet import DetBenchPredict
-from timm.utils import ModelEmaV3
 
 import supertax
-from datasets.demo import DemoConfig, generate_demo
 from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_FILL
 from detection.training.checkpoint import CheckpointError, save_atomic
 from detection.training.config import TrainConfig
 from detection.model.build import ModelConfig, create_model
 from detection.prediction.predictor import ema_model_state, load_predictor, predict_images
+from tests.factories import TINY_SIZE, make_checkpoint, make_demo
+from tests.paths import DRIVING
 
-REPO = Path(__file__).resolve().parents[3]
-DRIVING = REPO / "taxonomies" / "driving"
-SIZE = 128
+SIZE = TINY_SIZE  # the tiny checkpoints' and demos' image size
 
-
-def make_checkpoint(path: Path, taxset, seed: int = 0) -> dict:
-    """A checkpoint-shaped dict from a fresh D0 at 128 px (no training): the raw weights are
-    the EMA's plus noise, so the two differ everywhere. Returns the saved dict."""
-    torch.manual_seed(seed)
-    cfg = TrainConfig(model=ModelConfig("efficientdet_d0", image_size=SIZE))
-    model = create_model(cfg.model, taxset.num_classes)
-    ema = ModelEmaV3(model, decay=0.9)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    state = {"model": model.state_dict(), "ema": ema.state_dict(), "config": cfg.to_dict(),
-             "taxonomies": taxset.to_dict(), "taxonomy_hash": taxset.hash, "step": 0}
-    save_atomic(state, path)
-    return state
-
-
-def make_demo(out: Path, taxset, image_size: int = SIZE) -> Path:
-    """Tiny demo dataset (4 images per customer, 4 test images); returns its folder."""
-    generate_demo(out, taxset, DemoConfig(images_per_customer=4, test_images=4,
-                                          image_size=image_size, image_format="png"))
-    return out
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is fastest, and far faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def taxset():
-    return supertax.load([DRIVING])
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import get_type_hints
 
 import pytest
 import yaml
 
+from detection.training import config
 from detection.training.config import TrainConfig, add_arguments, resolve
 
 
@@ -94,3 +97,28 @@ def test_resolved_config_round_trips_through_dict_and_yaml(tmp_path):
     # config.yaml in the run folder is a valid --config file for the same run
     saved = write(tmp_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     assert parse(["--config", saved]) == cfg
+
+
+def test_parser_fields_match_the_config_classes():
+    # the parser describes the torch-importing sections without importing them: keep in sync
+    hints = get_type_hints(TrainConfig, localns=config._section_classes())
+    real = []
+    for section in dataclasses.fields(TrainConfig):
+        cls = hints[section.name]
+        types_ = get_type_hints(cls)
+        real += [(f"{section.name}.{f.name}", types_[f.name], config._default(f))
+                 for f in dataclasses.fields(cls)]
+    assert [(o.name, o.type, o.default) for o in config.options()] == real
+    assert all(o.help for o in config.options())
+    assert set(config.HELP) <= {o.name for o in config.options()}  # no stale help
+
+
+def test_super_taxonomy_flag_is_saved_in_the_config():
+    assert parse([]).data.super_taxonomy is None
+    cfg = parse(["--super-taxonomy", "zoo"])
+    assert cfg == parse(["--data.super_taxonomy", "zoo"])
+    assert cfg.to_dict()["data"]["super_taxonomy"] == "zoo"
+    # configs saved before the field existed still load
+    old = cfg.to_dict()
+    del old["data"]["super_taxonomy"]
+    assert TrainConfig.from_dict(old).data.super_taxonomy is None

@@ -8,7 +8,6 @@ train and 4 in val), batch 2 -> 7 // 2 = 3 steps per epoch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
@@ -17,32 +16,13 @@ import torch
 import yaml
 
 import supertax
-from datasets.demo import DemoConfig, generate_demo
 from detection.model import benches as bench_mod
 from detection.training import checkpoint, steps, trainer as trainer_mod
 from detection.training.config import TrainConfig
 from detection.training.trainer import Trainer
+from tests.factories import make_tiny_taxonomies, read_metrics
 
-REPO = Path(__file__).resolve().parents[3]
-DRIVING = REPO / "taxonomies" / "driving"
-
-
-def make_tiny_taxonomies(root: Path, images_per_customer: int = 4) -> Path:
-    """Generate a demo dataset under ``root/demo`` (128 px images) and copies of the driving
-    taxonomy YAMLs in ``root/taxonomies`` whose ``data:`` point at it. Returns that folder."""
-    generate_demo(root / "demo", supertax.load([DRIVING]),
-                  DemoConfig(images_per_customer=images_per_customer, test_images=2,
-                             image_size=128))
-    folder = root / "taxonomies"
-    folder.mkdir(parents=True)
-    for src in sorted(DRIVING.glob("*.yaml")):
-        doc = yaml.safe_load(src.read_text())
-        if doc.get("kind") == "taxonomy":
-            d = root / "demo" / doc["name"]
-            doc["data"] = [{"annotations": str(d / "annotations.json"),
-                            "images": str(d / "images")}]
-        (folder / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
-    return folder
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(taxonomies: Path, output: Path, **sections) -> TrainConfig:
@@ -57,23 +37,9 @@ def tiny_config(taxonomies: Path, output: Path, **sections) -> TrainConfig:
     return TrainConfig.from_dict(base)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning OpenMP threads make a step
-    ~10x slower, not faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_tax(tmp_path_factory) -> Path:
     return make_tiny_taxonomies(tmp_path_factory.mktemp("tiny"))
-
-
-def read_metrics(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
 def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:

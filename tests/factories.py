@@ -1,0 +1,67 @@
+"""Builders of tiny inputs shared by the training, prediction and tool tests: generated demo
+data, copies of the driving taxonomies pointing at it, untrained checkpoints; and a run's
+metrics file read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import yaml
+from timm.utils import ModelEmaV3
+
+import supertax
+from datasets.demo import DemoConfig, generate_demo
+from detection.model.build import ModelConfig, create_model
+from detection.training.checkpoint import save_atomic
+from detection.training.config import TrainConfig
+from tests.paths import DRIVING
+
+TINY_SIZE = 128  # image size of the tiny demos, models and checkpoints
+
+
+def make_tiny_taxonomies(root: Path, images_per_customer: int = 4) -> Path:
+    """Generate a demo dataset under ``root/demo`` (128 px images) and copies of the driving
+    taxonomy YAMLs in ``root/taxonomies`` whose ``data:`` point at it. Returns that folder."""
+    generate_demo(root / "demo", supertax.load([DRIVING]),
+                  DemoConfig(images_per_customer=images_per_customer, test_images=2,
+                             image_size=TINY_SIZE))
+    folder = root / "taxonomies"
+    folder.mkdir(parents=True)
+    for src in sorted(DRIVING.glob("*.yaml")):
+        doc = yaml.safe_load(src.read_text())
+        if doc.get("kind") == "taxonomy":
+            d = root / "demo" / doc["name"]
+            doc["data"] = [{"annotations": str(d / "annotations.json"),
+                            "images": str(d / "images")}]
+        (folder / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder
+
+
+def make_checkpoint(path: Path, taxset, seed: int = 0) -> dict:
+    """A checkpoint-shaped dict from a fresh D0 at 128 px (no training): the raw weights are
+    the EMA's plus noise, so the two differ everywhere. Returns the saved dict."""
+    torch.manual_seed(seed)
+    cfg = TrainConfig(model=ModelConfig("efficientdet_d0", image_size=TINY_SIZE))
+    model = create_model(cfg.model, taxset.num_classes)
+    ema = ModelEmaV3(model, decay=0.9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    state = {"model": model.state_dict(), "ema": ema.state_dict(), "config": cfg.to_dict(),
+             "taxonomies": taxset.to_dict(), "taxonomy_hash": taxset.hash, "step": 0}
+    save_atomic(state, path)
+    return state
+
+
+def make_demo(out: Path, taxset, image_size: int = TINY_SIZE) -> Path:
+    """Tiny demo dataset (4 images per customer, 4 test images); returns its folder."""
+    generate_demo(out, taxset, DemoConfig(images_per_customer=4, test_images=4,
+                                          image_size=image_size, image_format="png"))
+    return out
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    """The records of a run's ``metrics.jsonl``, in order."""
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
