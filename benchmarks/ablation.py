@@ -21,7 +21,7 @@ import yaml
 import supertax
 from detection.training import checkpoint
 from detection.training.config import TrainConfig
-from detection.evaluation import evaluate
+from detection.evaluation import EvalResult, evaluate
 from detection.prediction.predictor import load_predictor, predict_images
 from detection.training.trainer import Trainer
 
@@ -89,6 +89,18 @@ def _trained(run_dir: Path, steps: int) -> bool:
     return last.is_file() and checkpoint.load(last)["state"]["step"] >= steps
 
 
+def score_checkpoint(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
+                     cfg: TrainConfig) -> tuple[EvalResult, int]:
+    """The checkpoint's EMA model scored on a fully labeled test split (images in ``images/``
+    beside the ground truth), and its parameter count."""
+    predictor, _, _ = load_predictor(path)
+    params = sum(p.numel() for p in predictor.model.parameters())
+    results = predict_images(predictor, test_gt, test_gt.parent / "images", taxset=taxset,
+                             image_size=cfg.model.image_size, batch_size=cfg.optim.batch_size,
+                             progress=False)
+    return evaluate(str(test_gt), results, taxset=taxset), params
+
+
 def run_variant(cfg: TrainConfig, name: str, test_gt: Path,
                 taxset: supertax.TaxonomySet) -> VariantResult:
     """Train one variant (unless already done), then score its last checkpoint (EMA) on the
@@ -96,12 +108,7 @@ def run_variant(cfg: TrainConfig, name: str, test_gt: Path,
     run_dir = Path(cfg.run.output)
     if not _trained(run_dir, cfg.optim.steps):
         Trainer(cfg).fit()
-    predictor, _, _ = load_predictor(run_dir / "last.pt")
-    params = sum(p.numel() for p in predictor.model.parameters())
-    results = predict_images(predictor, test_gt, test_gt.parent / "images", taxset=taxset,
-                             image_size=cfg.model.image_size, batch_size=cfg.optim.batch_size,
-                             progress=cfg.run.progress)
-    res = evaluate(str(test_gt), results, taxset=taxset)
+    res, params = score_checkpoint(run_dir / "last.pt", test_gt, taxset, cfg)
     (run_dir / "test_eval.json").write_text(json.dumps(res.to_dict(), indent=1))
     rate = _mean_rate(run_dir)
     seconds = cfg.optim.steps * cfg.optim.batch_size / max(rate, 1e-9)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
+from datasets.config_field import config_field
 from datasets.sample import Sample
 from supertax.errors import ConfigError
 
@@ -30,9 +31,11 @@ class SplitConfig:
     Changing ``salt`` draws a new, independent split.
     """
 
-    val_fraction: float = 0.1
-    salt: str = "split-v1"
-    by: SplitKey = "content"
+    val_fraction: float = config_field(0.1, "share of the images that go to validation, in "
+                                       "[0, 1]")
+    salt: str = config_field("split-v1", "change it to draw a new, independent split")
+    by: SplitKey = config_field("content", "content: the image bytes' hash (a renamed or moved "
+                                "picture keeps its side); filename: the file's base name")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_fraction <= 1.0:

@@ -11,6 +11,9 @@ concatenated input; classes, weights and source indices are gathered back by tha
 row, so they cannot drift out of alignment. A box is removed when less than
 ``min_visibility`` of its area or fewer than ``min_area`` model pixels remain (same
 rule for ignore regions); removals are counted in ``Augmented``.
+
+``AugmentConfig`` lives in ``datasets.augment_config`` (no albumentations there, for a fast
+``tools/train.py --help``) and is importable from here too.
 """
 
 from __future__ import annotations
@@ -21,34 +24,12 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from supertax.errors import ConfigError
+
+from datasets.augment_config import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PAD_FILL = tuple(round(255 * m) for m in IMAGENET_MEAN)  # padding normalises to ~0
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Augmentation settings; ``image_size`` is the square model input side in pixels."""
-
-    image_size: int = 256
-    scale_jitter: tuple[float, float] = (0.75, 1.25)  # factor on the fit-to-size scale
-    hflip_p: float = 0.5
-    brightness: float = 0.25
-    contrast: float = 0.25
-    saturation: float = 0.25
-    hue: float = 0.03
-    color_p: float = 0.8
-    min_visibility: float = 0.3   # fraction of a box's area that must stay in the image
-    min_area: float = 4.0         # model-input pixels^2 a kept box needs
-
-    def __post_init__(self) -> None:
-        lo, hi = self.scale_jitter
-        if not 0 < lo <= hi:
-            raise ConfigError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
-        if self.image_size <= 0:
-            raise ConfigError(f"image_size must be positive, got {self.image_size}")
 
 
 @dataclass

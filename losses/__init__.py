@@ -1,16 +1,30 @@
 """Losses with Taxonomy Loss Masking: EfficientDet detection loss and classification variants.
 
 Special target values (BACKGROUND, IGNORE, PADDING) live in ``losses.targets``.
+
+The names below import their module (and torch) on first use, so that
+``from losses import DetectionLossConfig`` (``losses.loss_config``, read by
+``tools/train.py --help``) imports no torch.
 """
 
-from losses.classification import (HierarchicalBCELoss, MaskedBCELoss, MaskedFocalLoss,
-                                   MaskedSoftmaxCrossEntropyLoss, hierarchical_bce, masked_bce,
-                                   masked_focal, masked_softmax_cross_entropy)
-from losses.detection import (DetectionLoss, DetectionLossConfig, LossDict, detection_loss,
-                              levels_to_B_A_K, masked_detection_loss)
-from losses.focal import focal_loss, focal_loss_legacy, focal_value_and_grad
-from losses.hierarchy import expand_targets
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from losses.loss_config import DetectionLossConfig
 from losses.targets import BACKGROUND, IGNORE, PADDING
+
+_LAZY = {
+    "losses.classification": (
+        "HierarchicalBCELoss", "MaskedBCELoss", "MaskedFocalLoss", "MaskedSoftmaxCrossEntropyLoss",
+        "hierarchical_bce", "masked_bce", "masked_focal", "masked_softmax_cross_entropy"),
+    "losses.detection": ("DetectionLoss", "LossDict", "detection_loss", "levels_to_B_A_K",
+                         "masked_detection_loss"),
+    "losses.focal": ("focal_loss", "focal_loss_legacy", "focal_value_and_grad"),
+    "losses.hierarchy": ("expand_targets",),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "BACKGROUND", "IGNORE", "PADDING",
@@ -20,3 +34,16 @@ __all__ = [
     "hierarchical_bce", "masked_bce", "masked_focal", "masked_softmax_cross_entropy",
     "focal_loss", "focal_loss_legacy", "focal_value_and_grad", "expand_targets",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``losses.<name>`` for the names above that import torch: imported on first use."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))

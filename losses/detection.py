@@ -7,48 +7,17 @@ the labeler's output); ``detection_loss`` takes effdet's per-level lists and ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from losses.box import box_regression_loss
-from losses.hierarchy import as_ancestors
 from losses.fused_focal import masked_focal_sum
+from losses.hierarchy import as_ancestors
+from losses.loss_config import DetectionLossConfig
 from losses.targets import IGNORE
-from supertax.errors import ConfigError
 
 LossDict = dict[str, Tensor]   # keys "loss" (total), "class_loss", "box_loss"
-
-
-@dataclass(frozen=True)
-class DetectionLossConfig:
-    """Focal + Huber hyper-parameters; the defaults are effdet's."""
-
-    alpha: float = 0.25
-    gamma: float = 1.5
-    delta: float = 0.1
-    box_loss_weight: float = 50.0
-    label_smoothing: float = 0.0
-    # effdet's older focal implementation: the same loss value and gradient, but it cannot
-    # smooth labels. Kept for signature parity with ``effdet.loss.loss_fn``; here it only
-    # turns label smoothing off (and rejects a non-zero ``label_smoothing``).
-    legacy_focal: bool = False
-
-    def __post_init__(self) -> None:
-        problems = [msg for bad, msg in [
-            (not 0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
-            (self.gamma < 0.0, f"gamma must be >= 0, got {self.gamma}"),
-            (self.delta <= 0.0, f"delta must be > 0, got {self.delta}"),
-            (not 0.0 <= self.label_smoothing < 1.0,
-             f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.legacy_focal and self.label_smoothing > 0.0,
-             "legacy_focal has no label smoothing (effdet would ignore it silently); "
-             "use legacy_focal=False or label_smoothing=0"),
-        ] if bad]
-        if problems:
-            raise ConfigError("DetectionLossConfig: " + "; ".join(problems))
 
 
 def levels_to_B_A_K(per_level: list[Tensor], C: int) -> Tensor:

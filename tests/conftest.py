@@ -1,10 +1,14 @@
 """Fixtures shared by every test folder."""
 
+import contextlib
+import importlib.util
+import io
+
 import numpy as np
 import pytest
 
 import supertax
-from tests.paths import DRIVING
+from tests.paths import DRIVING, REPO
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +39,30 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+_TOOLS: dict[str, object] = {}
+
+
+def _tool(name: str):
+    if name not in _TOOLS:
+        spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TOOLS[name] = module
+    return _TOOLS[name]
+
+
+@pytest.fixture
+def run_tool():
+    """``run_tool(name, *argv)`` runs ``tools/<name>.py``'s ``main`` in-process and returns
+    ``(exit code, stdout, stderr)``; ``SystemExit`` (argparse) becomes its code."""
+    def run(name: str, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = _tool(name).main([str(a) for a in argv])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 2
+        return code, out.getvalue(), err.getvalue()
+    return run

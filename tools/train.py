@@ -21,7 +21,7 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detection.training.config import add_arguments, resolve  # imports no torch (fast --help)
+from detection.training.cli_options import add_arguments, resolve  # no torch (fast --help)
 from supertax.errors import run_cli
 
 

@@ -117,6 +117,20 @@ def search(boxes: torch.Tensor, image_size: int, pos_iou: float = 0.5,
     return sorted(results, key=lambda r: (-r.bpr, -r.mean_best_iou))
 
 
+def spec_of(model_cfg) -> AnchorSpec:
+    """The anchors a ``ModelConfig`` gives its model (the effdet model's own where unset)."""
+    from detection.model.build import anchor_settings
+    s = anchor_settings(model_cfg)
+    return AnchorSpec(s["anchor_scale"], tuple(s["aspect_ratios"]), s["num_scales"])
+
+
+def describe(result: FitResult) -> str:
+    s = result.spec
+    aspects = ", ".join(f"({x:g}, {y:g})" for x, y in s.aspect_ratios)
+    return (f"BPR {result.bpr:.3f}  mean best IoU {result.mean_best_iou:.3f}  "
+            f"anchor_scale {s.anchor_scale:g}  num_scales {s.num_scales}  aspects {aspects}")
+
+
 def config_snippet(spec: AnchorSpec) -> dict:
     """The ``model:`` section ``train.py --config`` accepts for ``spec``."""
     return {"model": {"anchor_scale": spec.anchor_scale,

@@ -3,36 +3,34 @@
 Weights come only from local files: ``pretrained_backbone`` (a timm state dict
 of the backbone) and ``init_checkpoint`` (one of our checkpoints, or an effdet
 state dict), read with ``weights_only=True``: no code from them ever runs. Nothing is ever
-downloaded.
+downloaded. ``ModelConfig`` lives in ``detection.model.model_config`` (no torch there, for a
+fast ``tools/train.py --help``) and is importable from here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from effdet import EfficientDet, get_efficientdet_config
 from effdet.config.model_config import efficientdet_model_param_dict
 
+from detection.model.model_config import ModelConfig
 from detection.training.checkpoint import load as load_weights_file
 from supertax.errors import ConfigError
 
 MODEL_NAMES = tuple(efficientdet_model_param_dict)
 
 
-@dataclass
-class ModelConfig:
-    """Which EfficientDet, at which input size, from which local weights."""
-
-    name: str = "efficientdet_d0"
-    image_size: int = 512                 # square model input, multiple of 2**max_level (128)
-    pretrained_backbone: str | None = None  # local timm state dict for the backbone
-    heads: str = "shared"                 # "shared": one head pair; "per-taxonomy": one each
-
-
 def effdet_config(cfg: ModelConfig, num_classes: int):
-    """The effdet (OmegaConf) config for ``cfg`` with K classes and the overridden size."""
+    """The effdet (OmegaConf) config for ``cfg`` with K classes, the overridden size and the
+    anchor settings ``cfg`` sets (``ModelConfig.anchor_overrides``; the others stay the model's).
+
+    Both the head (anchors per location: ``num_scales x len(aspect_ratios)``) and the anchors
+    the labeler matches (``effdet.anchors.Anchors.from_config``) are built from it.
+    """
     if cfg.name not in efficientdet_model_param_dict:
         raise ConfigError(f"unknown model {cfg.name!r}; choose one of: {', '.join(MODEL_NAMES)}")
     config = get_efficientdet_config(cfg.name)
@@ -42,7 +40,24 @@ def effdet_config(cfg: ModelConfig, num_classes: int):
                           f"for {cfg.name} (feature levels up to {config.max_level})")
     config.image_size = (cfg.image_size, cfg.image_size)
     config.num_classes = num_classes
+    for key, value in cfg.anchor_overrides().items():
+        config[key] = value
     return config
+
+
+def anchor_settings(cfg: ModelConfig) -> dict[str, Any]:
+    """The anchors ``cfg`` gives the model: its own settings where set, else the effdet
+    model's (``anchor_scale`` float, ``aspect_ratios`` list of (x, y) float tuples, a scalar
+    ratio r of some effdet models as effdet reads it, (sqrt(r), 1 / sqrt(r)); ``num_scales``).
+
+    >>> anchor_settings(ModelConfig("tf_efficientdet_lite0", image_size=128))["anchor_scale"]
+    3.0
+    """
+    config = effdet_config(cfg, num_classes=1)
+    pairs = [(math.sqrt(a), 1.0 / math.sqrt(a)) if isinstance(a, (int, float))
+             else (float(a[0]), float(a[1])) for a in config.aspect_ratios]
+    return {"anchor_scale": float(config.anchor_scale), "aspect_ratios": pairs,
+            "num_scales": int(config.num_scales)}
 
 
 def load_backbone(model: EfficientDet, path: str | Path) -> None:
@@ -77,7 +92,7 @@ def create_model(cfg: ModelConfig, num_classes: int, head_masks=None) -> torch.n
     With ``cfg.heads == "per-taxonomy"``, ``head_masks`` [T, K] bool gives one head
     pair per taxonomy (``detection.model.multihead.PerTaxonomyHeads``).
 
-    >>> m = create_model(ModelConfig("efficientdet_d0", image_size=128), num_classes=7)
+    >>> m = create_model(ModelConfig("efficientdet_d0", image_size=128), num_classes=7).eval()
     >>> [t.shape[1] for t in m(torch.zeros(1, 3, 128, 128))[0]][:1]  # 9 anchors x 7 classes
     [63]
     """

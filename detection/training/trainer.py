@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 
 import supertax
+from detection.anchors import fit
 from detection.training import checkpoint, distributed, run_folder
 from detection.model.benches import PredictBench, TrainBench
 from detection.training.config import TrainConfig
@@ -40,6 +43,7 @@ class TrainState:
     batch_in_epoch: int = 0       # batches of ``epoch`` already trained
     best_ap: float = -1.0
     history: list = field(default_factory=list)
+    train_seconds: float = 0.0    # wall time in training steps (data waits in, validation out)
 
 
 def seed_everything(seed: int) -> None:
@@ -69,6 +73,22 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
                 and list(a) == list(b)):
             out.append(f"{name}: {a!r} -> {b!r}")
     return out
+
+
+def warn_anchor_fit(samples: list, cfg: TrainConfig, max_boxes: int = 50_000) -> None:
+    """Print a warning when the anchors reach ``labeler.pos_iou`` with under 95 % of the
+    training boxes (best-possible recall, on up to ``max_boxes`` of them)."""
+    size = cfg.model.image_size
+    boxes = fit.model_input_boxes(samples, size)
+    if len(boxes) > max_boxes:
+        boxes = boxes[torch.randperm(len(boxes), generator=torch.Generator().manual_seed(0))
+                      [:max_boxes]]
+    result = fit.evaluate_spec(fit.spec_of(cfg.model), boxes, size, cfg.labeler.pos_iou)
+    if result.bpr < fit.BPR_WARN:
+        print(f"warning: the anchors reach IoU {cfg.labeler.pos_iou} with only {result.bpr:.1%} "
+              f"of the training boxes at {size} px (best-possible recall); "
+              f"tools/fit_anchors.py --image-size {size} proposes better model.anchor_scale / "
+              "model.aspect_ratios", file=sys.stderr)
 
 
 class Trainer:
@@ -106,6 +126,8 @@ class Trainer:
         self.state = TrainState()
         self._epoch_ids: list[int] = []   # image ids this rank trained in the current epoch
         self._val_gt, self.last_eval = None, None
+        # called with the trainer after every validation (e.g. a test-split evaluation)
+        self.on_validate: list[Callable[[Trainer], None]] = []
         if cfg.run.resume:
             self._resume(cfg.run.resume)
 
@@ -231,6 +253,8 @@ class Trainer:
         """Train until the step budget is spent; validate + checkpoint per epoch or
         ``val_every``."""
         self.write_run_files()
+        if self.dist.is_main and not self.state.step:
+            warn_anchor_fit(self.data.train.samples, self.cfg)
         s = self.state
         progress = Progress(self.total_steps, s.step,
                             enabled=self.cfg.run.progress and self.dist.is_main)
@@ -258,7 +282,7 @@ class Trainer:
         """
         cfg, s = self.cfg, self.state
         self._epoch_ids = []
-        t0, seen = None, 0
+        t0, seen, tick = None, 0, time.perf_counter()
         for i, batch in enumerate(self.data.train_loader(s.epoch)):
             if i < s.batch_in_epoch:
                 continue  # resuming mid-epoch: the same batches, already trained
@@ -283,8 +307,11 @@ class Trainer:
             if s.step % cfg.run.log_every == 0 or s.step == self.total_steps:
                 self.log({"step": s.step, "epoch": s.epoch, **losses,
                           "lr": lr, "images_per_s": round(rate, 2)})
+            now = time.perf_counter()
+            s.train_seconds, tick = s.train_seconds + now - tick, now
             if cfg.run.val_every and s.step % cfg.run.val_every == 0:
                 self._validate_and_save()
+                tick = time.perf_counter()
 
     def _stop_non_finite(self, exc: NonFiniteLossError) -> None:
         """Log the failure and re-raise naming the checkpoint that stays (nothing is saved)."""
@@ -316,6 +343,8 @@ class Trainer:
             self.state.best_ap = ap
             self.save("best.pt")
         self.save("last.pt")
+        for hook in self.on_validate:
+            hook(self)
 
     def summary(self) -> str:
         """What was trained, how long, how well, and where it is."""

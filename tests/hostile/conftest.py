@@ -3,46 +3,17 @@ naming the file, and leave the disk exactly as it was.
 
 Fixtures:
 
-* ``run_tool(name, *argv)`` runs ``tools/<name>.py``'s ``main`` in-process and returns
-  ``(exit code, stdout, stderr)``; ``SystemExit`` (argparse) becomes its code.
+* ``run_tool`` (from ``tests/conftest.py``) runs a CLI in-process;
 * ``snapshot(*paths)`` records every file under the paths (size, mtime, SHA-256);
   ``snapshot.unchanged()`` asserts none was changed, added or removed since.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import importlib.util
-import io
 from pathlib import Path
 
 import pytest
-
-from tests.paths import REPO
-_TOOLS: dict[str, object] = {}
-
-
-def _tool(name: str):
-    if name not in _TOOLS:
-        spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _TOOLS[name] = module
-    return _TOOLS[name]
-
-
-@pytest.fixture
-def run_tool():
-    def run(name: str, *argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = _tool(name).main([str(a) for a in argv])
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 2
-        return code, out.getvalue(), err.getvalue()
-    return run
 
 
 class Snapshot:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from detection.training.config import SECTIONS, options
+from detection.training.cli_options import SECTIONS, options
 from tests.factories import make_tiny_taxonomies
 from tests.paths import DRIVING, REPO
 from tools import evaluate, make_demo_data, merge_datasets, train, validate_taxonomies

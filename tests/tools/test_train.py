@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from detection.training.config import add_arguments, resolve
+from detection.training.cli_options import add_arguments, resolve
 from detection.training.loaders import build_data
 from detection.training.distributed import DistInfo
 from tests.factories import make_tiny_taxonomies, read_metrics

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import get_type_hints
 
 import pytest
 import yaml
 
-from detection.training import config
-from detection.training.config import TrainConfig, add_arguments, resolve
+from detection.training import cli_options
+from detection.training.cli_options import add_arguments, resolve
+from detection.training.config import TrainConfig, coerce
 
 
 def parse(argv: list[str]) -> TrainConfig:
@@ -99,18 +99,17 @@ def test_resolved_config_round_trips_through_dict_and_yaml(tmp_path):
     assert parse(["--config", saved]) == cfg
 
 
-def test_parser_fields_match_the_config_classes():
-    # the parser describes the torch-importing sections without importing them: keep in sync
-    hints = get_type_hints(TrainConfig, localns=config._section_classes())
-    real = []
+def test_options_are_the_config_fields_with_their_help_and_defaults():
+    # one source of truth: the parser lists the dataclass fields, with their own help text
+    opts = {o.name: o for o in cli_options.options()}
+    cfg = TrainConfig()
     for section in dataclasses.fields(TrainConfig):
-        cls = hints[section.name]
-        types_ = get_type_hints(cls)
-        real += [(f"{section.name}.{f.name}", types_[f.name], config._default(f))
-                 for f in dataclasses.fields(cls)]
-    assert [(o.name, o.type, o.default) for o in config.options()] == real
-    assert all(o.help for o in config.options())
-    assert set(config.HELP) <= {o.name for o in config.options()}  # no stale help
+        for f in dataclasses.fields(getattr(cfg, section.name)):
+            opt = opts.pop(f"{section.name}.{f.name}")
+            assert opt.help and opt.help == f.metadata["help"], opt.name
+            if opt.name != "augment.image_size":  # follows model.image_size
+                assert opt.default == getattr(getattr(cfg, section.name), f.name), opt.name
+    assert not opts
 
 
 def test_super_taxonomy_flag_is_saved_in_the_config():
@@ -122,3 +121,65 @@ def test_super_taxonomy_flag_is_saved_in_the_config():
     old = cfg.to_dict()
     del old["data"]["super_taxonomy"]
     assert TrainConfig.from_dict(old).data.super_taxonomy is None
+
+
+ANCHORS = ("model: {anchor_scale: 2.5, aspect_ratios: [[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]], "
+           "num_scales: 3}\n")
+
+
+def test_anchor_settings_default_to_the_models_own():
+    model = TrainConfig().model
+    assert (model.anchor_scale, model.aspect_ratios, model.num_scales) == (None, None, None)
+    assert model.anchor_overrides() == {}
+
+
+def test_anchor_settings_from_the_train_cli_config_file(tmp_path):
+    from tools import train
+    args = train.build_parser().parse_args(["--config", write(tmp_path, ANCHORS)])
+    model = train.resolve(args).model
+    assert model.anchor_scale == 2.5 and model.num_scales == 3
+    assert model.aspect_ratios == [(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]
+    assert model.anchor_overrides() == {"anchor_scale": 2.5, "num_scales": 3,
+                                        "aspect_ratios": [(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]}
+
+
+def test_anchor_settings_from_flags():
+    cfg = parse(["--model.aspect_ratios", "[[1, 1], [2, 0.5]]", "--model.num_scales", "2",
+                 "--model.anchor_scale", "3"])
+    assert cfg.model.aspect_ratios == [(1.0, 1.0), (2.0, 0.5)]
+    assert cfg.model.num_scales == 2 and cfg.model.anchor_scale == 3.0
+
+
+def test_anchor_settings_round_trip_through_dict_yaml_and_checkpoint(tmp_path):
+    from detection.training import checkpoint
+    cfg = parse(["--config", write(tmp_path, ANCHORS)])
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    saved = write(tmp_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    assert parse(["--config", saved]) == cfg
+    checkpoint.save_atomic({"config": cfg.to_dict()}, tmp_path / "c.pt")
+    stored = checkpoint.load(tmp_path / "c.pt")["config"]
+    assert TrainConfig.from_dict(stored) == cfg
+    assert stored["model"]["aspect_ratios"] == [(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model: {anchor_scale: 0}\n", r"model: anchor_scale must be > 0, got 0.0"),
+    ("model: {num_scales: 0}\n", r"model: num_scales must be >= 1, got 0"),
+    ("model: {num_scales: 1.5}\n", r"model\.num_scales: expected int, got 1.5"),
+    ("model: {aspect_ratios: [[1.0, -1.0]]}\n", r"model: aspect_ratios must be a non-empty "
+     r"list of positive \[x, y\] pairs"),
+    ("model: {aspect_ratios: []}\n", r"model: aspect_ratios must be a non-empty"),
+    ("model: {aspect_ratios: [[1.0, 1.0, 1.0]]}\n", r"model\.aspect_ratios\[0\]: expected "),
+    ("model: {aspect_ratios: [1.0, 2.0]}\n", r"model\.aspect_ratios\[0\]: expected "),
+], ids=["scale", "num-scales", "num-scales-type", "negative", "empty", "triple", "scalars"])
+def test_bad_anchor_settings_name_the_field(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        parse(["--config", write(tmp_path, text)])
+
+
+def test_coerce_list_of_pairs():
+    t = list[tuple[float, float]] | None
+    assert coerce([[1, 2], (3.5, 4)], t, "x") == [(1.0, 2.0), (3.5, 4.0)]
+    assert coerce(None, t, "x") is None
+    with pytest.raises(ValueError, match=r"x\[1\]: expected"):
+        coerce([[1, 2], [3]], t, "x")

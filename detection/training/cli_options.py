@@ -1,0 +1,194 @@
+"""The training command line: a ``--section.field`` flag for every ``TrainConfig`` field, short
+aliases for the common ones, and ``resolve``: defaults < YAML file (``--config``) < flags.
+
+Types, defaults and help texts are read from the config dataclasses' fields
+(``detection.training.config``); nothing here repeats them. Building the parser imports no
+torch, effdet or albumentations (``tools/train.py --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from detection.training.config import TrainConfig, coerce
+from supertax.errors import ConfigError, InputNotFoundError
+
+# Short flags for what users type most; everything else is --section.field.
+ALIASES = {
+    "taxonomies": "data.taxonomies", "output": "run.output", "model": "model.name",
+    "image-size": "model.image_size", "batch-size": "optim.batch_size", "epochs": "optim.epochs",
+    "steps": "optim.steps", "lr": "optim.lr", "device": "run.device", "seed": "run.seed",
+    "resume": "run.resume", "workers": "data.workers", "val-every": "run.val_every",
+    "init-checkpoint": "run.init_checkpoint", "pretrained-backbone": "model.pretrained_backbone",
+    "super-taxonomy": "data.super_taxonomy",
+}
+
+# --help groups, in this order: one line per section.
+SECTIONS = {
+    "data": "where the images and labels come from and how they are loaded",
+    "model": "which EfficientDet, at which input size, from which weights",
+    "optim": "optimizer, learning-rate schedule and how long to train",
+    "run": "output folder, device, seed, validation and logging",
+    "split": "the stable train / val split: each image's side depends only on its own key",
+    "augment": "training augmentation; its image size follows --model.image_size",
+    "labeler": "anchor labeling: which anchors are positive, negative (background) or ignored",
+    "loss": "focal class loss + Huber box loss (the defaults are effdet's)",
+}
+
+_SHOWN_DEFAULT = {"augment.image_size": "--model.image_size"}
+_NARGS = {"data.taxonomies"}  # flags taking several words: --taxonomies a b
+_METAVARS = {"data.super_taxonomy": "NAME", "model.name": "NAME", "run.output": "DIR",
+             "run.resume": "CKPT", "run.init_checkpoint": "CKPT",
+             "model.pretrained_backbone": "PATH", "augment.scale_jitter": "LO,HI",
+             "model.aspect_ratios": "PAIRS", "model.heads": "{shared,per-taxonomy}",
+             "optim.optimizer": "{adamw,sgd}", "data.taxonomies": "PATH"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--section.field`` flag: dotted name, field type, default and help text."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+
+
+def options() -> list[Option]:
+    """Every config field, section by section in TrainConfig's order (imports no torch)."""
+    sections = get_type_hints(TrainConfig)
+    out = []
+    for section in fields(TrainConfig):
+        cls = sections[section.name]
+        hints = get_type_hints(cls)
+        out += [Option(f"{section.name}.{f.name}", hints[f.name], _default(f),
+                       f.metadata.get("help", "")) for f in fields(cls)]
+    return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def _parse_value(text: str, t: Any) -> Any:
+    """A command-line string as the field's type (YAML syntax: ``null``, ``true``, ``[a, b]``).
+
+    String fields take the text as it is (``--output 2024`` is the folder "2024"); a value
+    of the wrong type is a usage error (argparse exits with status 2).
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    is_str = t is str or (get_origin(t) in (Union, types.UnionType) and str in get_args(t))
+    if is_str and not (value is None and t is not str):
+        value = text
+    try:
+        return coerce(value, t, "value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config``, then one group per section: a flag per field (``--optim.lr``), its alias
+    (``--lr``), and in ``run`` the ``--overwrite`` and ``--no-taxonomy-mask`` switches.
+
+    Every flag defaults to None (= not given), so ``resolve`` lets the YAML file fill it;
+    the help shows the field's own default.
+    """
+    parser.add_argument("--config", metavar="YAML",
+                        help="YAML file setting any option below, nested by section (optim: "
+                        "{lr: 0.01}); flags override it, it overrides the defaults")
+    reverse = {v: k for k, v in ALIASES.items()}
+    groups = {name: parser.add_argument_group(f"{name} (--{name}.*)", text)
+              for name, text in SECTIONS.items()}
+    for opt in options():
+        group = groups[opt.name.split(".", 1)[0]]
+        flags = [f"--{opt.name}"] + ([f"--{reverse[opt.name]}"] if opt.name in reverse else [])
+        if opt.name in _NARGS:
+            group.add_argument(*flags, dest=opt.name, nargs="+", default=None,
+                               metavar=_metavar(opt), help=_help(opt))
+        else:
+            group.add_argument(*flags, dest=opt.name, default=None, metavar=_metavar(opt),
+                               type=lambda s, t=opt.type: _parse_value(s, t), help=_help(opt))
+    groups["run"].add_argument(
+        "--overwrite", dest="run.overwrite", action="store_const", const=True, default=None,
+        help="replace the run already in --output (its last.pt, best.pt, metrics, config); "
+        "without it such a folder is refused")
+    groups["run"].add_argument(
+        "--no-taxonomy-mask", dest="run.taxonomy_mask", action="store_const", const=False,
+        default=None, help="train on the plain merged dataset (the naive baseline)")
+
+
+def _help(opt: Option) -> str:
+    """The field's help and its default, escaped for argparse's %-formatting."""
+    if opt.name in _SHOWN_DEFAULT:
+        shown = _SHOWN_DEFAULT[opt.name]
+    elif opt.name in _NARGS:
+        shown = " ".join(map(_show, opt.default))
+    else:
+        shown = _show(opt.default)
+    return f"{opt.help} (default: {shown})".replace("%", "%%")
+
+
+def _show(value: Any) -> str:
+    """A default as it would be typed on the command line (YAML syntax)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_show, value)) + "]"
+    return str(value)
+
+
+def _metavar(opt: Option) -> str:
+    if opt.name in _METAVARS:
+        return _METAVARS[opt.name]
+    t = opt.type
+    if get_origin(t) in (Union, types.UnionType):  # X | None: X's metavar
+        (t,) = [a for a in get_args(t) if a is not type(None)]
+    if get_origin(t) is Literal:
+        return "{" + ",".join(get_args(t)) + "}"
+    return {int: "N", float: "X", bool: "BOOL"}.get(t, "TEXT")
+
+
+def resolve(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < YAML (``--config``) < flags given on the command line."""
+    tree: dict = {}
+    if args.config:
+        loaded = _read_yaml(Path(args.config)) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of config sections")
+        tree = loaded
+    for name, value in vars(args).items():
+        if "." in name and value is not None:
+            section, key = name.split(".", 1)
+            tree.setdefault(section, {})[key] = value
+    return TrainConfig.from_dict(tree, where=args.config or "config")
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a --config file; anything larger is not a training config
+
+
+def _read_yaml(path: Path) -> Any:
+    """A ``--config`` file parsed safely; a clear ``ConfigError`` naming it when unreadable."""
+    try:
+        if path.exists() and (not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES):
+            raise ConfigError(f"{path}: not a regular file of at most {MAX_CONFIG_BYTES} bytes")
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply") from None

@@ -1,0 +1,86 @@
+"""Anchor fit: how well the anchors can match the merged dataset's boxes, and better settings.
+
+    python tools/fit_anchors.py --taxonomies taxonomies/driving --image-size 256 \\
+        [--out anchors.yaml]
+
+Prints the best-possible recall (BPR: the share of boxes whose best anchor reaches IoU 0.5)
+and the mean best IoU of the current anchors (``--config``'s, else effdet's defaults), then the
+best settings found (anchor scale x aspect ratios). ``--out`` writes the best as a config
+snippet for ``tools/train.py --config``. Exit 0 on success, 1 on bad input, 2 on usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    import supertax
+except ImportError:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import supertax
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fit_anchors.py", description=__doc__.splitlines()[0])
+    p.add_argument("--taxonomies", nargs="+", required=True, metavar="PATH",
+                   help="taxonomy YAML files or folders whose datasets are merged")
+    p.add_argument("--super-taxonomy", metavar="NAME",
+                   help="the super-taxonomy to use when the files hold several (default: none)")
+    p.add_argument("--image-size", type=int, default=512, metavar="N",
+                   help="model input size: images are resized so the long side is N "
+                   "(default: 512)")
+    p.add_argument("--config", metavar="YAML",
+                   help="a train.py --config file whose model anchors are the current ones "
+                   "(default: effdet's anchors)")
+    p.add_argument("--iou", type=float, default=0.5, metavar="X",
+                   help="IoU a box's best anchor must reach to count as recalled (default: 0.5)")
+    p.add_argument("--top", type=int, default=5, metavar="N",
+                   help="how many of the best settings to print (default: 5)")
+    p.add_argument("--out", type=Path, metavar="YAML",
+                   help="write the best settings as a train.py --config snippet")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from datasets import MergeConfig, merge
+    from datasets.files import check_outputs, taxonomy_inputs, write_atomic
+    from detection.anchors import fit
+    taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
+    inputs = taxonomy_inputs(taxset) + ([Path(args.config)] if args.config else [])
+    check_outputs({"--out": args.out}, inputs)
+    dataset, _ = merge(taxset, MergeConfig(check_images=False))
+    boxes = fit.model_input_boxes(dataset.samples, args.image_size)
+    current = fit.evaluate_spec(current_spec(args.config), boxes, args.image_size, args.iou)
+    ranked = fit.search(boxes, args.image_size, args.iou)
+    print(f"{len(boxes)} boxes in {len(dataset)} images at {args.image_size} px; "
+          f"recalled = best anchor IoU >= {args.iou}")
+    print(f"current  {fit.describe(current)}")
+    for i, result in enumerate(ranked[:args.top]):
+        print(f"best {i + 1}   {fit.describe(result)}")
+    if args.out:
+        write_atomic(args.out, yaml.safe_dump(fit.config_snippet(ranked[0].spec),
+                                              sort_keys=False))
+        print(f"wrote {args.out} (use: tools/train.py --config {args.out} ...)")
+    return 0
+
+
+def current_spec(config: str | None):
+    """The anchors of a ``train.py --config`` file's model section, else the defaults."""
+    from detection.anchors import fit
+    from detection.training.cli_options import resolve
+    from detection.training.config import TrainConfig
+    cfg = resolve(argparse.Namespace(config=config)) if config else TrainConfig()
+    return fit.spec_of(cfg.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return supertax.run_cli(lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
