@@ -75,6 +75,8 @@ def main() -> None:
     p.add_argument("--boxes", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--channels-last", action="store_true",
+                   help="our step in channels-last memory layout (run.channels_last)")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -87,10 +89,14 @@ def main() -> None:
     opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     opt_ref = torch.optim.AdamW(ref.parameters(), lr=1e-4)
     batch = make_batch(taxset, args.batch_size, args.image_size, args.boxes, seed=1)
+    ours_batch = dict(batch)
+    if args.channels_last:
+        ours = ours.to(memory_format=torch.channels_last)
+        ours_batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
     times: dict[str, list[float]] = {"ours": [], "effdet": []}
     for i in range(args.repeats + 1):  # the first round warms up
         t_ref = step_time(ref, (batch["image"], effdet_target(batch)), opt_ref)
-        t_ours = step_time(ours, (batch,), opt_ours)
+        t_ours = step_time(ours, (ours_batch,), opt_ours)
         if i:
             times["effdet"].append(t_ref)
             times["ours"].append(t_ours)
@@ -98,7 +104,7 @@ def main() -> None:
     b = args.batch_size
     print(f"EfficientDet-D0 train step, {args.image_size}x{args.image_size}, batch {b}, "
           f"{args.boxes} boxes/image, K={taxset.num_classes}, {args.threads} threads, "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}" + (", ours channels-last" if args.channels_last else ""))
     for name in ("effdet", "ours"):
         print(f"  {name:7s} {med[name] * 1000:9.1f} ms/step  {b / med[name]:6.2f} images/s")
     print(f"  ratio ours/effdet: {med['ours'] / med['effdet']:.3f}x (goal <= 1.02x)")

@@ -113,6 +113,10 @@ class RunConfig:
     sync_bn: bool = config_field(False, "synchronise batch norm across processes (torchrun "
                                  "only)")
     progress: bool = config_field(True, "show a progress bar")
+    channels_last: bool = config_field(False, "keep the model and the images in channels-last "
+                                       "memory layout (faster convolutions on some CPUs and "
+                                       "GPUs; benchmarks/bench_train_step.py --channels-last "
+                                       "measures it)")
     overwrite: bool = config_field(False, "replace a run already in --output (else refused); "
                                    "same as --overwrite")
 

@@ -29,9 +29,13 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v)
-            for k, v in batch.items()}
+def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+    """The batch's tensors on ``device``; ``image`` [B, 3, H, W] channels-last if asked."""
+    out = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v)
+           for k, v in batch.items()}
+    if channels_last:
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,

@@ -102,6 +102,8 @@ class Trainer:
         self.data: TrainData = build_data(cfg, self.taxset, self.dist)
         self.model = create_model(cfg.model, self.taxset.num_classes,
                                   head_masks=np.asarray(self.taxset.masks)).to(self.device)
+        if cfg.run.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if cfg.run.init_checkpoint:
             self._init_from(cfg.run.init_checkpoint)
         self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
@@ -289,7 +291,7 @@ class Trainer:
             if s.step >= self.total_steps:
                 return
             t0 = time.perf_counter() if t0 is None else t0
-            batch = to_device(batch, self.device)
+            batch = to_device(batch, self.device, cfg.run.channels_last)
             try:  # steps are numbered from 1 in messages, as in metrics.jsonl
                 losses = train_step(self.train_module, batch, self.optimizer, self.scaler,
                                     cfg.optim.clip_grad, s.step + 1)
