@@ -29,14 +29,18 @@ from detection.training.checkpoint import CheckpointError  # noqa: E402
 from supertax.errors import OutputError, run_cli  # noqa: E402
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="upgrade_checkpoint.py", description=__doc__.split("\n")[0])
     p.add_argument("old", type=Path, metavar="OLD", help="the checkpoint to convert (unchanged)")
     p.add_argument("new", type=Path, metavar="NEW", help="where to write the converted one "
                    "(must not exist)")
     p.add_argument("--trust", action="store_true", help="allow an unsafe load of OLD, which can "
                    "run code stored in it: only for files from a trusted source")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def check_paths(old: Path, new: Path) -> None:

@@ -2,7 +2,9 @@
 
 ``save_prediction_grid`` writes the PNG the demo shows: a few test images, each with the
 model's boxes (solid, coloured, ``name 0.87``) over the ground truth (thin dashed white on
-black, so it shows on any background).
+black, so it shows on any background, its class name at the box's bottom left). Class names
+are whatever the caller gives: super-taxonomy columns, or a customer's own category ids and
+names.
 """
 
 from __future__ import annotations
@@ -53,12 +55,19 @@ def dashed_rectangle(draw: ImageDraw.ImageDraw, box, fill, width: int = 1, dash=
             t += on + off
 
 
-def draw_ground_truth(image: Image.Image, boxes) -> Image.Image:
-    """Ground-truth boxes [G, 4] x1y1x2y2 as thin dashed outlines (black under white)."""
-    draw = ImageDraw.Draw(image)
-    for box in np.asarray(boxes, dtype=float).reshape(-1, 4).tolist():
+def draw_ground_truth(image: Image.Image, boxes, names: list[str] | None = None,
+                      font_size: int = 11) -> Image.Image:
+    """Ground-truth boxes [G, 4] x1y1x2y2 as thin dashed outlines (black under white), each
+    named by ``names`` [G] (if given) in small outlined text at its bottom left."""
+    draw, font = ImageDraw.Draw(image), _font(font_size)
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4).tolist()
+    for i, box in enumerate(boxes):
         draw.rectangle(box, outline=(0, 0, 0), width=1)
         dashed_rectangle(draw, box, fill=(255, 255, 255))
+        if names:  # shifted left where it would leave the image
+            x = max(0, min(box[0] + 2, image.width - draw.textlength(names[i], font=font) - 2))
+            draw.text((x, box[3] - 2), names[i], fill=(255, 255, 255), font=font,
+                      anchor="ld", stroke_width=1, stroke_fill=(0, 0, 0))
     return image
 
 
@@ -103,22 +112,40 @@ def _scaled(d: Detections, f: float) -> Detections:
     return Detections(d.boxes * f, d.scores, d.classes)
 
 
-def _gt_boxes(gt: dict, source: str) -> dict[int, np.ndarray]:
-    """Image id -> its ground-truth boxes [G, 4] x1y1x2y2 (records checked by the COCO reader)."""
-    anns = gt["annotations"]
+def _gt_boxes(gt: dict, source: str) -> dict[int, tuple[np.ndarray, list[str]]]:
+    """Image id -> its ground-truth boxes [G, 4] x1y1x2y2 and their class names [G] (from the
+    file's own categories; records checked by the COCO reader)."""
+    anns = gt.get("annotations") or []
     image_ids = column(source, "annotations", anns, "image_id", check_int, "i")
+    cat_ids = column(source, "annotations", anns, "category_id", check_int, "i").tolist()
     xyxy = xywh_to_xyxy(column(source, "annotations", anns, "bbox", check_bbox, "if", width=4)
-                        .astype(np.float64))
-    return {i: xyxy[image_ids == i] for i in np.unique(image_ids).tolist()}
+                        .astype(np.float64).reshape(-1, 4))
+    cats = {c.get("id"): str(c.get("name")) for c in gt.get("categories") or []
+            if isinstance(c, dict)}
+    names = [cats.get(c, f"id {c}") for c in cat_ids]
+    return {i: (xyxy[image_ids == i], [n for n, m in zip(names, image_ids == i) if m])
+            for i in np.unique(image_ids).tolist()}
 
 
-def _tile(img: dict, file: str, dets: Detections, gt_boxes: np.ndarray, class_names: list[str],
-          score_threshold: float) -> Image.Image:
+def _as_columns(results: list[dict], class_names: list[str] | dict[int, str]
+                ) -> tuple[list[dict], list[str]]:
+    """(results with category_id = position + 1 in the name list, the name list): a list is
+    already in that form; a dict {category id: name} is ordered by id."""
+    if isinstance(class_names, list):
+        return results, class_names
+    ids = sorted(class_names)
+    position = {c: p for p, c in enumerate(ids)}
+    return ([{**r, "category_id": position[r["category_id"]] + 1} for r in results
+             if r["category_id"] in position], [class_names[c] for c in ids])
+
+
+def _tile(img: dict, file: str, dets: Detections, gt: tuple[np.ndarray, list[str]],
+          class_names: list[str], score_threshold: float) -> Image.Image:
     """One image enlarged (or shrunk) to ``TILE`` on its long side, GT and predictions drawn."""
     pixels = Image.fromarray(load_image(file, img["id"]))
     f = TILE / max(pixels.size)
     pixels = pixels.resize((round(pixels.width * f), round(pixels.height * f)), Image.BILINEAR)
-    draw_ground_truth(pixels, gt_boxes * f)
+    draw_ground_truth(pixels, gt[0] * f, gt[1])
     tile = draw_detections(pixels, _scaled(dets, f), class_names, score_threshold)
     kept = int((dets.scores >= score_threshold).sum())
     ImageDraw.Draw(tile).text((4, tile.height - 18), f"id {img['id']}  {Path(file).name}  "
@@ -144,13 +171,16 @@ def _legend(width: int, class_names: list[str]) -> Image.Image:
 
 
 def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
-                         images_dir: str | Path | None, class_names: list[str],
+                         images_dir: str | Path | None, class_names: list[str] | dict[int, str],
                          out_png: str | Path, count: int = 6, score_threshold: float = 0.3) -> Path:
     """Write a PNG grid of the first ``count`` ground-truth images with their predictions.
 
-    ``results``: COCO results with category_id = column + 1 of ``class_names``. Image files
-    resolve like ``datasets.images.image_files`` (default folder: the ground truth's).
+    ``results``: COCO results with category_id = column + 1 of ``class_names`` (a list), or
+    ids of ``class_names`` = {category id: name} (results of other ids are not drawn). Image
+    files resolve like ``datasets.images.image_files`` (default folder: the ground truth's);
+    ground-truth boxes are named by the file's own categories.
     """
+    results, class_names = _as_columns(results, class_names)
     gt, base, source = read_ground_truth(gt_coco, images_dir)
     images = gt["images"][:max(0, count)]
     if not images:
@@ -158,7 +188,7 @@ def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
     files = image_files(images, base, source)
     dets, boxes = results_by_image(results), _gt_boxes(gt, source)
     none = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
-    no_boxes = np.zeros((0, 4))
+    no_boxes = (np.zeros((0, 4)), [])
     tiles = [_tile(img, f, dets.get(img["id"], none), boxes.get(img["id"], no_boxes),
                    class_names, score_threshold) for img, f in zip(images, files)]
     cols = min(3, len(tiles))
@@ -173,3 +203,33 @@ def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
     with atomic_open(out_png, "wb") as f:
         grid.save(f, format="PNG")
     return out_png
+
+
+def drawing_path(out_dir: str | Path, file_name: str) -> Path:
+    """Where ``save_drawings`` puts the drawing of ``file_name``: the same relative path
+    under ``out_dir``, as PNG (an absolute path keeps only its name)."""
+    rel = Path(file_name)
+    rel = Path(rel.name) if rel.is_absolute() or ".." in rel.parts else rel
+    return Path(out_dir) / rel.with_name(rel.name + ".png")
+
+
+def save_drawings(results: list[dict], images: list[dict], base: Path | None,
+                  class_names: list[str] | dict[int, str], out_dir: str | Path,
+                  score_threshold: float = 0.0) -> list[Path]:
+    """Draw each image record's detections (``results``, see ``save_prediction_grid``) at
+    the image's own size, one PNG per image (``drawing_path``); return the paths."""
+    results, class_names = _as_columns(results, class_names)
+    dets = results_by_image(results)
+    none = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    paths = []
+    for img in images:
+        file = str(Path(img["file_name"]) if base is None else base / img["file_name"])
+        pixels = load_image(file, img["id"])
+        font_size = max(12, round(max(pixels.shape[:2]) / 60))
+        drawn = draw_detections(pixels, dets.get(img["id"], none), class_names, score_threshold,
+                                font_size)
+        out = drawing_path(out_dir, img["file_name"])
+        with atomic_open(out, "wb") as f:
+            drawn.save(f, format="PNG")
+        paths.append(out)
+    return paths

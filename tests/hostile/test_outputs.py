@@ -164,3 +164,12 @@ def test_temp_files_of_killed_writes_are_removed(tmp_path):
     removed = files.remove_stale_temps(tmp_path)
     assert [p.name for p in removed] == [".last.pt.x1y2.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == ["keep.tmp"]
+
+
+def test_atomic_writes_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        files.write_atomic(tmp_path / "model.onnx", b"x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "model.onnx").stat().st_mode & 0o777 == 0o644

@@ -17,10 +17,13 @@ import pytest
 from detection.training.cli_options import SECTIONS, options
 from tests.factories import make_tiny_taxonomies
 from tests.paths import DRIVING, REPO
-from tools import evaluate, make_demo_data, merge_datasets, train, validate_taxonomies
+from tools import (evaluate, export, fit_anchors, make_demo_data, merge_datasets, predict, train,
+                   upgrade_checkpoint, validate_taxonomies)
 
 TOOLS = {"train": train, "evaluate": evaluate, "merge_datasets": merge_datasets,
-         "make_demo_data": make_demo_data, "validate_taxonomies": validate_taxonomies}
+         "make_demo_data": make_demo_data, "validate_taxonomies": validate_taxonomies,
+         "predict": predict, "export": export, "fit_anchors": fit_anchors,
+         "upgrade_checkpoint": upgrade_checkpoint}
 HEAVY = ("torch", "effdet", "timm", "cv2", "albumentations")
 ZOO = "kind: super-taxonomy\nname: zoo\nclasses: [{name: duck}]\n"
 FARM = "kind: taxonomy\nname: farm\nsuper_taxonomy: zoo\nlabels:\n  - {name: Duck, maps_to: duck}\n"

@@ -120,5 +120,5 @@ def test_unreadable_checkpoint_is_exit_1(tool, setup, capsys, tmp_path):
 
 def test_checkpoint_only_options_need_checkpoint(tool, setup):
     with pytest.raises(SystemExit) as exc:
-        tool.parse_args(["--gt", "g.json", "--predictions", "p.json", "--draw", "d"])
+        tool.parse_args(["--gt", "g.json", "--predictions", "p.json", "--save-predictions", "d"])
     assert exc.value.code == 2

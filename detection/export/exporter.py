@@ -1,0 +1,188 @@
+"""Export a checkpoint's predict model to ONNX or TorchScript, with a label map beside it.
+
+    exported = build_export(ckpt_path, customer="customer_b")        # an ExportNet + meaning
+    write_export(exported, "model.onnx", "onnx")                     # + model.onnx.labels.json
+
+The model is the checkpoint's, rebuilt by ``detection.prediction.predictor.load_predictor``
+(read with ``weights_only``, digest and taxonomy hash checked; EMA weights when present; eval
+mode), at the trained image size or another multiple of 128 (``image_size``: same weights,
+anchors for that size). With ``customer`` the class head is sliced to that customer's columns
+(``detection.export.sliced_head``). The graph is ``ExportNet`` (normalisation + network +
+per-anchor box decoding); detections come from ``detection.export.postprocess`` (top-k + NMS
+in NumPy). The label map (``label_map``) says what the inputs and outputs are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets.coco_io import DatasetError, load_json
+from datasets.files import write_atomic
+from datasets.transforms import PAD_FILL
+from detection.export.export_net import ExportNet
+from detection.export.postprocess import PostprocessConfig
+from detection.export.sliced_head import (HeadOutputs, customer_outputs, full_outputs,
+                                          slice_class_head)
+from detection.model.build import create_model
+from detection.prediction.predictor import load_predictor
+from detection.training.config import TrainConfig
+from supertax import TaxonomySet
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 17
+LABEL_MAP_FORMAT = "taxonomy-detection-export"
+LABEL_MAP_VERSION = 1
+INPUT_NAME, OUTPUT_NAMES = "images", ("boxes", "class_logits")
+
+
+class LabelMapError(DatasetError):
+    """A label map file that cannot be read or is not one ``write_export`` writes."""
+
+
+@dataclass
+class Exported:
+    """An ``ExportNet`` ready to export and what it means."""
+
+    net: ExportNet
+    outputs: HeadOutputs
+    taxset: TaxonomySet
+    config: TrainConfig
+    checkpoint: str
+
+    @property
+    def image_size(self) -> int:
+        return self.net.image_size
+
+
+def resized_model(model: torch.nn.Module, cfg: TrainConfig, taxset: TaxonomySet,
+                  image_size: int) -> torch.nn.Module:
+    """The same weights in a model built for ``image_size`` (``ConfigError`` if that is not a
+    multiple of the model's largest stride)."""
+    model_cfg = dataclasses.replace(cfg.model, image_size=image_size, pretrained_backbone=None)
+    resized = create_model(model_cfg, taxset.num_classes, head_masks=np.asarray(taxset.masks))
+    resized.load_state_dict(model.state_dict(), strict=True)
+    return resized.eval()
+
+
+def build_export(checkpoint: str | Path, customer: str | None = None,
+                 image_size: int | None = None) -> Exported:
+    """The checkpoint's predict network as an ``ExportNet`` (module docstring), on the CPU."""
+    bench, taxset, cfg = load_predictor(checkpoint, use_ema=True, device="cpu")
+    model = bench.model
+    if image_size is not None and image_size != cfg.model.image_size:
+        model = resized_model(model, cfg, taxset, image_size)
+    outputs = customer_outputs(taxset, customer) if customer else full_outputs(taxset)
+    if customer:
+        model = slice_class_head(model, outputs.columns)
+    net = ExportNet(model.eval(), len(outputs.columns)).eval()
+    return Exported(net, outputs, taxset, cfg, str(checkpoint))
+
+
+def example_input(image_size: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    """[batch, 3, S, S] float32 in 0..255: a traced example (and a verification input)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, 3, image_size, image_size), generator=gen).float()
+
+
+def onnx_bytes(net: ExportNet, opset: int = DEFAULT_OPSET) -> bytes:
+    """The ONNX file of ``net`` (TorchScript-based exporter; the batch dimension is free)."""
+    buf = io.BytesIO()
+    dynamic = {name: {0: "B"} for name in (INPUT_NAME, *OUTPUT_NAMES)}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
+        torch.onnx.export(net, (example_input(net.image_size),), buf, dynamo=False,
+                          opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic,
+                          do_constant_folding=True)
+    return buf.getvalue()
+
+
+def torchscript_bytes(net: ExportNet) -> bytes:
+    """The traced TorchScript archive of ``net`` (``torch.jit.load`` reads it)."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(net, (example_input(net.image_size),), check_trace=False)
+        torch.jit.save(traced, buf)
+    return buf.getvalue()
+
+
+def label_map_path(model_path: str | Path) -> Path:
+    """``model.onnx`` -> ``model.onnx.labels.json`` (same folder; the whole name, so the ONNX and
+    TorchScript exports of one model keep their own)."""
+    path = Path(model_path)
+    return path.with_name(f"{path.name}.labels.json")
+
+
+def label_map(exported: Exported, model_file: str, fmt: str,
+              post: PostprocessConfig = PostprocessConfig()) -> dict:
+    """What the exported file's input and outputs are (JSON-ready)."""
+    o, S = exported.outputs, exported.image_size
+    A = int(exported.net.anchors.shape[0])
+    sup = exported.taxset.names
+    return {
+        "format": LABEL_MAP_FORMAT, "version": LABEL_MAP_VERSION,
+        "model_file": model_file, "model_format": fmt,
+        "checkpoint": exported.checkpoint, "taxonomy_hash": exported.taxset.hash,
+        "model": exported.config.model.name, "customer": o.customer,
+        "input": {"name": INPUT_NAME, "shape": ["B", 3, S, S], "dtype": "float32",
+                  "content": f"RGB 0..255; long side resized to {S}, padded bottom/right "
+                             f"with {list(PAD_FILL)}; scale = {S} / original long side"},
+        "outputs": {"boxes": {"shape": ["B", A, 4], "content": "x1 y1 x2 y2 model-input pixels"},
+                    "class_logits": {"shape": ["B", A, len(o.columns)],
+                                     "content": "logits; sigmoid = score"}},
+        "classes": [{"index": i, "labels": list(names), "super_class": sup[col], "column": col}
+                    for i, (col, names) in enumerate(zip(o.columns, o.labels))],
+        "not_predicted": list(o.not_predicted),
+        "postprocess": post.to_dict(),
+    }
+
+
+def export_bytes(exported: Exported, fmt: str, opset: int = DEFAULT_OPSET) -> bytes:
+    if fmt == "onnx":
+        return onnx_bytes(exported.net, opset)
+    if fmt == "torchscript":
+        return torchscript_bytes(exported.net)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+
+
+def write_export(exported: Exported, out: str | Path, fmt: str,
+                 opset: int = DEFAULT_OPSET) -> tuple[Path, Path]:
+    """Write the model file and its label map atomically; returns their paths. The caller
+    checks the paths against its inputs (``datasets.files.check_outputs``)."""
+    data = export_bytes(exported, fmt, opset)
+    labels = label_map_path(out)
+    write_atomic(out, data)
+    write_atomic(labels, json.dumps(label_map(exported, Path(out).name, fmt), indent=2) + "\n")
+    return Path(out), labels
+
+
+def read_label_map(path: str | Path) -> dict:
+    """A label map written by ``write_export``; ``LabelMapError`` naming the file otherwise."""
+    data = load_json(path, "label map", LabelMapError)
+    if not isinstance(data, dict) or data.get("format") != LABEL_MAP_FORMAT:
+        raise LabelMapError(f"{path}: not a label map of an exported model (no \"format\": "
+                            f"\"{LABEL_MAP_FORMAT}\")")
+    if data.get("version") != LABEL_MAP_VERSION:
+        raise LabelMapError(f"{path}: label map version {data.get('version')!r}; this version "
+                            f"reads {LABEL_MAP_VERSION}")
+    for key in ("classes", "postprocess", "input"):
+        if key not in data:
+            raise LabelMapError(f"{path}: label map has no {key!r}")
+    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
+    post = data["postprocess"]
+    if not isinstance(post, dict) or not set(post) <= known:
+        raise LabelMapError(f"{path}: label map 'postprocess' must be an object with keys among "
+                            f"{sorted(known)}")
+    shape = data["input"].get("shape") if isinstance(data["input"], dict) else None
+    if not (isinstance(shape, list) and len(shape) == 4 and isinstance(shape[2], int)):
+        raise LabelMapError(f"{path}: label map 'input' has no shape [B, 3, S, S]")
+    return data

@@ -1,0 +1,115 @@
+"""Detections from an exported model's outputs, in NumPy: what effdet's post-processing does
+after the network (``detection.model.benches.PredictBench``), outside the graph.
+
+    dets = detect(boxes[i], class_logits[i], scale[i], (orig_h, orig_w))
+
+Per image, with ``boxes`` [A, 4] and ``class_logits`` [A, K] from ``ExportNet``:
+
+1. the ``max_detection_points`` (default 5000) highest logits over all A x K (anchor, output)
+   pairs;
+2. their boxes clipped to the resized image (original size x ``scale``, model-input pixels);
+3. score = sigmoid(logit); greedy NMS per output class (IoU > ``iou_threshold`` suppressed,
+   torchvision's rule), highest score first, stopping at ``max_det_per_image`` kept;
+4. the ``max_det_per_image`` best kept, boxes divided by ``scale`` (original pixels), those
+   with score > ``score_threshold`` returned.
+
+Only NumPy is needed, so a deployment can run the ONNX file with onnxruntime and this module
+(or a port of its ~60 lines) without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """effdet's and ``PredictBench``'s defaults."""
+
+    max_detection_points: int = 5000
+    max_det_per_image: int = 100
+    iou_threshold: float = 0.5
+    score_threshold: float = 0.001
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ImageDetections:
+    """One image's detections: boxes [N, 4] x1 y1 x2 y2 original pixels, scores [N], classes
+    [N] output indices (label map ``outputs[i]``), best first."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
+
+
+def top_candidates(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(anchor [k], class [k]) of the k highest of logits [A, K], best first."""
+    flat = logits.reshape(-1)
+    k = min(k, flat.size)
+    part = np.argpartition(-flat, k - 1)[:k] if k < flat.size else np.arange(flat.size)
+    top = part[np.argsort(-flat[part], kind="stable")]
+    return top // logits.shape[1], top % logits.shape[1]
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of box [4] with boxes [N, 4], x1 y1 x2 y2 (areas without +1, as torchvision)."""
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / (area + areas - inter)
+
+
+def per_class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                  iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
+    """Indices kept by greedy NMS within each class, highest score first (torchvision's
+    ``batched_nms``). Candidates are visited best first over all classes, a kept box removing
+    the boxes of its class that overlap it by IoU > ``iou_threshold``; with ``max_keep`` the
+    visit stops after that many kept (the same first ``max_keep`` as a full run)."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size and (max_keep is None or len(keep) < max_keep):
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        same = np.flatnonzero(classes[rest] == classes[i])
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 of empty boxes: kept
+            overlap = iou_one_to_many(boxes[i], boxes[rest[same]]) > iou_threshold
+        drop = np.zeros(rest.size, bool)
+        drop[same[overlap]] = True
+        order = rest[~drop]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def detect(boxes: np.ndarray, class_logits: np.ndarray, scale: float,
+           orig_size: tuple[int, int], cfg: PostprocessConfig = PostprocessConfig()
+           ) -> ImageDetections:
+    """One image's detections (module docstring). ``boxes`` [A, 4] model-input pixels;
+    ``class_logits`` [A, K]; ``scale``: model-input pixels per original pixel; ``orig_size``:
+    (height, width) of the original image."""
+    anchor, cls = top_candidates(np.asarray(class_logits, np.float32), cfg.max_detection_points)
+    img_scale = np.float32(1.0) / np.float32(scale)
+    limit = np.array([orig_size[1], orig_size[0]], np.float32) / img_scale
+    cand = np.minimum(np.maximum(np.asarray(boxes, np.float32)[anchor], np.float32(0)),
+                      np.concatenate([limit, limit]))
+    scores = sigmoid(np.asarray(class_logits, np.float32)[anchor, cls])
+    keep = per_class_nms(cand, scores, cls, cfg.iou_threshold, cfg.max_det_per_image)
+    keep = keep[scores[keep] > cfg.score_threshold]
+    return ImageDetections(cand[keep] * img_scale, scores[keep], cls[keep].astype(np.int64))
+
+
+def detect_batch(boxes: np.ndarray, class_logits: np.ndarray, scales, orig_sizes,
+                 cfg: PostprocessConfig = PostprocessConfig()) -> list[ImageDetections]:
+    """``detect`` for each image of boxes [B, A, 4], class_logits [B, A, K], scales [B],
+    orig_sizes [B, 2] (h, w)."""
+    return [detect(b, c, float(s), (int(hw[0]), int(hw[1])), cfg)
+            for b, c, s, hw in zip(boxes, class_logits, scales, orig_sizes)]

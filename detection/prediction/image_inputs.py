@@ -1,0 +1,146 @@
+"""Images to predict, without a COCO file: a folder, a list file or glob patterns.
+
+``collect_images`` gathers the files; ``read_images`` reads each one fully (in threads) to
+get its size after EXIF rotation (``datasets.images.decoded_size``, the loader's
+orientation) and turns the readable ones into COCO image records (ids 1..N in file
+order). Unreadable, truncated or oversized images are skipped and returned as problems;
+``NoReadableImagesError`` only when none is left.
+
+``file_name`` keeps where the image was found: relative to the folder (``--images DIR``,
+searched recursively), as written in the list file (relative paths there are relative to
+the list's folder), or as the glob pattern matched it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from datasets.images import ImageReadError, check_pixel_limit, decoded_size
+from supertax.errors import ConfigError, InputError, InputNotFoundError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # PIL and OpenCV
+
+
+class NoReadableImagesError(InputError, ValueError):
+    """None of the images given can be read."""
+
+
+@dataclass
+class ImageSet:
+    """COCO image records (``id``, ``file_name``, ``width``, ``height``), the folder their
+    file names are relative to (None: as given), and the problems of skipped images."""
+
+    images: list[dict]
+    base: Path | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def folder_images(folder: str | Path) -> list[str]:
+    """Image files under ``folder`` (recursive, hidden ones skipped), relative, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputNotFoundError(f"--images {folder}: folder not found")
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if is_image(p) and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not names:
+        raise InputNotFoundError(f"--images {folder}: no image files ({', '.join(IMAGE_SUFFIXES)})"
+                                 " in it or its subfolders")
+    return names
+
+
+def list_images(list_file: str | Path) -> list[str]:
+    """Paths of a text file, one a line (blank lines and ``#`` comments skipped)."""
+    list_file = Path(list_file)
+    try:
+        lines = list_file.read_text().splitlines()
+    except FileNotFoundError:
+        raise InputNotFoundError(f"--image-list {list_file}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--image-list {list_file}: cannot read it ({exc})") from None
+    names = [s for line in lines if (s := line.strip()) and not s.startswith("#")]
+    if not names:
+        raise ConfigError(f"--image-list {list_file}: lists no image")
+    return list(dict.fromkeys(names))
+
+
+def glob_images(patterns: list[str]) -> list[str]:
+    """Files matched by each pattern (``**`` recursive), in pattern order then sorted; a
+    pattern matching no image is an error naming it."""
+    names: list[str] = []
+    for pattern in patterns:
+        found = sorted(p for p in glob.glob(pattern, recursive=True)
+                       if os.path.isfile(p) and (is_image(Path(p)) or not glob.has_magic(pattern)))
+        if not found:
+            raise InputNotFoundError(f"{pattern}: matches no image file")
+        names += found
+    return list(dict.fromkeys(names))
+
+
+def image_problem(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """((width, height) after EXIF rotation, None) or (None, why it cannot be used)."""
+    try:
+        check_pixel_limit(str(path), "image")
+        data = path.read_bytes()
+        return decoded_size(data), None
+    except ImageReadError as exc:
+        return None, str(exc).removeprefix("image: ")
+    except FileNotFoundError:
+        return None, f"{path}: not found"
+    except UnidentifiedImageError:
+        return None, f"{path}: not a readable image"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return None, f"{path}: cannot decode ({exc})"
+
+
+def read_images(names: list[str], base: Path | None, workers: int = 4,
+                progress: bool = True) -> ImageSet:
+    """Image records of the readable ``names`` (relative to ``base``); see the module doc."""
+    paths = [Path(n) if base is None else base / n for n in names]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        checked = list(tqdm(pool.map(image_problem, paths), total=len(paths), unit="img",
+                            desc="read sizes", disable=not progress))
+    images, skipped = [], []
+    for name, (size, problem) in zip(names, checked):
+        if problem:
+            skipped.append(problem)
+        else:
+            images.append({"id": len(images) + 1, "file_name": name, "width": size[0],
+                           "height": size[1]})
+    if not images:
+        listed = "\n  ".join(skipped[:20])
+        raise NoReadableImagesError(f"none of the {len(names)} images can be read:\n  {listed}")
+    return ImageSet(images, base, skipped)
+
+
+def find_images(images_dir: str | Path | None = None, image_list: str | Path | None = None,
+                patterns: list[str] | None = None) -> tuple[list[str], Path | None]:
+    """(file names, the folder they are relative to or None) of exactly one source: a folder,
+    a list file or glob patterns. Nothing is read yet."""
+    given = [s for s in (images_dir, image_list, patterns) if s]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --images DIR, --image-list FILE or image paths")
+    if images_dir:
+        return folder_images(images_dir), Path(images_dir)
+    if image_list:
+        return list_images(image_list), Path(image_list).parent
+    return glob_images(list(patterns)), None
+
+
+def collect_images(images_dir: str | Path | None = None, image_list: str | Path | None = None,
+                   patterns: list[str] | None = None, workers: int = 4,
+                   progress: bool = True) -> ImageSet:
+    """``find_images`` then ``read_images``."""
+    names, base = find_images(images_dir, image_list, patterns)
+    return read_images(names, base, workers, progress)

@@ -1,0 +1,136 @@
+"""Exported models (ONNX through onnxruntime, TorchScript through torch.jit.load) give the
+checkpoint's detections, for the full head and a customer's sliced head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from effdet.bench import _batch_detection, _post_process
+
+from datasets.transforms import normalize
+from detection.export.exporter import (build_export, label_map, label_map_path, read_label_map,
+                                       write_export, LabelMapError)
+from detection.export.runtime import ExportedModel, letterbox
+from detection.export.sliced_head import customer_outputs
+from detection.model.benches import Detections
+from detection.prediction.predictor import load_predictor
+from supertax.errors import ConfigError
+from tests.detection.export.export_cases import IMAGE_SIZES, sample_images
+from tests.factories import TINY_SIZE
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+CUSTOMERS = (None, "customer_b")
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Letterboxed images [B, 3, S, S] float32 0..255, scales [B], original sizes [B, 2]."""
+    images = sample_images()
+    boxed = [letterbox(im, TINY_SIZE) for im in images]
+    return (np.stack([b for b, _ in boxed]), np.array([s for _, s in boxed], np.float32),
+            np.array(IMAGE_SIZES))
+
+
+@pytest.fixture(scope="module")
+def exported(confident_ckpt, tmp_path_factory):
+    """{(customer, format): ExportedModel} and {customer: Exported}."""
+    out = tmp_path_factory.mktemp("exports")
+    models, nets = {}, {}
+    for customer in CUSTOMERS:
+        nets[customer] = build_export(confident_ckpt, customer=customer)
+        for fmt, suffix in FORMATS.items():
+            path = out / f"{customer or 'full'}{suffix}"
+            write_export(nets[customer], path, fmt)
+            models[customer, fmt] = ExportedModel(path)
+    return models, nets
+
+
+def checkpoint_detections(ckpt, batch, customer: str | None) -> list[Detections]:
+    """The checkpoint's detections: ``PredictBench`` for the full head; for a customer, effdet's
+    own post-processing on the full model's outputs at that customer's columns."""
+    predictor, taxset, _ = load_predictor(ckpt)
+    images, scales, sizes = (torch.from_numpy(a) for a in batch)
+    x = normalize(images)
+    if customer is None:
+        return predictor(x, scales, sizes)
+    cols = list(customer_outputs(taxset, customer).columns)
+    with torch.no_grad():
+        cls_out, box_out = predictor.model(x)
+    K, B = taxset.num_classes, x.shape[0]
+    cls_out = [c.view(B, -1, K, *c.shape[2:])[:, :, cols].reshape(B, -1, *c.shape[2:])
+               for c in cls_out]
+    cls_top, box_top, idx, classes = _post_process(cls_out, box_out, num_levels=len(cls_out),
+                                                   num_classes=len(cols))
+    dets = _batch_detection(B, cls_top, box_top, predictor.anchors.boxes, idx, classes,
+                            (1.0 / scales).float(), sizes.flip(-1).float())
+    return [Detections(d[d[:, 4] > 0.001, :4], d[d[:, 4] > 0.001, 4],
+                       d[d[:, 4] > 0.001, 5].long() - 1) for d in dets]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("customer", CUSTOMERS)
+def test_exported_detections_equal_the_checkpoints(exported, confident_ckpt, batch, customer,
+                                                   fmt):
+    want = checkpoint_detections(confident_ckpt, batch, customer)
+    got = exported[0][customer, fmt].detect(*batch)
+    assert len(got) == len(want) == len(IMAGE_SIZES)
+    for g, w in zip(got, want):
+        assert len(g.scores) == len(w.scores) > 10
+        np.testing.assert_array_equal(g.classes, w.classes.numpy())
+        np.testing.assert_allclose(g.boxes, w.boxes.numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(g.scores, w.scores.numpy(), atol=1e-4, rtol=0)
+    if customer:
+        assert {int(c) for g in got for c in g.classes} <= set(range(4))
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_sliced_outputs_equal_the_full_outputs_at_the_customers_columns(exported, batch, fmt):
+    models, nets = exported
+    boxes, logits = models[None, fmt].raw(batch[0])
+    cut_boxes, cut_logits = models["customer_b", fmt].raw(batch[0])
+    cols = list(nets["customer_b"].outputs.columns)
+    np.testing.assert_allclose(cut_logits, logits[..., cols], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(cut_boxes, boxes, atol=1e-4, rtol=0)
+    assert cut_logits.shape == (len(IMAGE_SIZES), boxes.shape[1], 4)
+
+
+def test_label_map_names_outputs_and_not_predicted_labels(exported, confident_ckpt, taxset):
+    models, nets = exported
+    written = read_label_map(label_map_path(models["customer_b", "onnx"].path))
+    assert written["model_file"] == "customer_b.onnx" and written["customer"] == "customer_b"
+    assert [c["labels"] for c in written["classes"]] == [["Pedestrian_adult"],
+                                                         ["Pedestrian_child"], ["Car"], ["Truck"]]
+    assert written["outputs"]["class_logits"]["shape"] == ["B", 3069, 4]  # 9 x 341 anchors
+    assert written["input"]["shape"] == ["B", 3, TINY_SIZE, TINY_SIZE]
+    a = label_map(build_export(confident_ckpt, customer="customer_a"), "a.onnx", "onnx")
+    assert a["classes"] == [{"index": 0, "labels": ["Human"], "super_class": "person",
+                             "column": 0}]
+    assert a["not_predicted"] == ["Dog"]
+    full = read_label_map(label_map_path(models[None, "torchscript"].path))
+    assert [c["super_class"] for c in full["classes"]] == taxset.names
+    assert full["customer"] is None and full["not_predicted"] == []
+
+
+def test_read_label_map_refuses_other_json(tmp_path):
+    path = tmp_path / "x.labels.json"
+    path.write_text(json.dumps({"format": "coco"}))
+    with pytest.raises(LabelMapError, match="not a label map"):
+        read_label_map(path)
+    with pytest.raises(LabelMapError, match="not found"):
+        read_label_map(tmp_path / "missing.json")
+
+
+def test_another_image_size_rebuilds_the_anchors(confident_ckpt):
+    big = build_export(confident_ckpt, image_size=2 * TINY_SIZE)
+    assert big.image_size == 256 and big.net.anchors.shape[0] == 9 * (32 ** 2 + 16 ** 2 + 8 ** 2
+                                                                      + 4 ** 2 + 2 ** 2)
+    with torch.no_grad():
+        boxes, logits = big.net(torch.zeros(1, 3, 256, 256))
+    assert boxes.shape == (1, big.net.anchors.shape[0], 4)
+    with pytest.raises(ConfigError, match="image size 200 must be a positive multiple of 128"):
+        build_export(confident_ckpt, image_size=200)

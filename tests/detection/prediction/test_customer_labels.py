@@ -1,0 +1,91 @@
+"""detection.prediction.customer_labels and prelabels: customer ids and names, parent
+columns, labels not predicted; the scored COCO file and reading it back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from datasets.coco_io import CocoFormatError
+from detection.prediction.customer_labels import customer_labels, super_labels
+from detection.prediction.prelabels import coco_prelabels, match_file_names, results_from_coco
+from supertax.errors import InputError
+
+# driving columns: person 0, pedestrian_adult 1, pedestrian_child 2, vehicle 3, car 4, truck 5,
+# traffic_light 6
+
+
+def _res(image_id, column, score=0.9):
+    return {"image_id": image_id, "category_id": column + 1, "bbox": [1, 2, 3, 4], "score": score}
+
+
+def test_super_labels_are_columns_plus_one_with_parents(driving):
+    space = super_labels(driving)
+    assert space.names == {j + 1: n for j, n in enumerate(driving.names)}
+    cats = space.categories()
+    assert cats[1] == {"id": 2, "name": "pedestrian_adult", "supercategory": "person"}
+    assert space.relabel([_res(1, 4)]) == [_res(1, 4)] and space.not_predicted == []
+
+
+def test_customer_ids_come_from_its_file_by_name(driving, tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [
+        {"id": 7, "name": "Truck"}, {"id": 3, "name": "Car"}, {"id": 9, "name": "Other"}]}))
+    space = customer_labels(driving, "customer_b", tmp_path / "b.json")
+    # labels the file lacks follow after its largest id, in label order
+    assert space.names == {10: "Pedestrian_adult", 11: "Pedestrian_child", 3: "Car", 7: "Truck"}
+    assert space.ids_from == str(tmp_path / "b.json")
+    assert space.relabel([_res(1, 5), _res(1, 4), _res(2, 0), _res(2, 1)]) == [
+        {**_res(1, 5), "category_id": 7}, {**_res(1, 4), "category_id": 3},
+        {**_res(2, 1), "category_id": 10}]  # person (column 0) is no label of B
+
+
+def test_coarse_label_takes_the_parent_column_and_null_labels_are_not_predicted(driving):
+    a = customer_labels(driving, "customer_a")
+    assert a.names == {1: "Human", 2: "Dog"} and a.not_predicted == ["Dog"]
+    assert a.relabel([_res(1, 0, 0.7), _res(1, 1)]) == [{**_res(1, 0, 0.7), "category_id": 1}]
+    c = customer_labels(driving, "customer_c")
+    assert c.relabel([_res(1, 3, 0.4), _res(1, 4)]) == [{**_res(1, 3, 0.4), "category_id": 1}]
+
+
+def test_unknown_customer_is_an_input_error_naming_the_known_ones(driving):
+    with pytest.raises(InputError, match="customer_a, customer_b, customer_c"):
+        customer_labels(driving, "customer_z")
+
+
+def test_coco_prelabels_is_a_scored_coco_file(driving):
+    space = customer_labels(driving, "customer_a")
+    images = [{"id": 1, "file_name": "x/1.png", "width": 10, "height": 8}]
+    out = coco_prelabels(images, space.relabel([_res(1, 0, 0.5)]), space, {"checkpoint": "c"})
+    assert out["annotations"] == [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4],
+                                   "area": 12, "iscrowd": 0, "score": 0.5}]
+    assert out["info"]["not_predicted"] == ["Dog"] and out["info"]["checkpoint"] == "c"
+    assert [c["name"] for c in out["categories"]] == ["Human", "Dog"]
+
+
+def test_file_names_match_exactly_or_by_the_unique_path_ending():
+    gt = [{"id": 10, "file_name": "images/a.png"}, {"id": 11, "file_name": "b.png"},
+          {"id": 12, "file_name": "x/c.png"}, {"id": 13, "file_name": "y/c.png"}]
+    preds = [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "data/b.png"},
+             {"id": 3, "file_name": "x/c.png"}, {"id": 4, "file_name": "z.png"}]
+    assert match_file_names(preds, gt, "p") == ({1: 10, 2: 11, 3: 12}, ["z.png"])
+    with pytest.raises(CocoFormatError, match="fits several"):
+        match_file_names([{"id": 5, "file_name": "c.png"}], gt, "p")
+
+
+def test_results_from_coco_maps_images_by_name_and_categories_by_name():
+    gt = {"images": [{"id": 5, "file_name": "a.png"}], "annotations": [], "categories": []}
+    data = {"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "new.png"}],
+            "categories": [{"id": 1, "name": "Car"}, {"id": 2, "name": "Dog"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2],
+                             "score": 0.5},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [0, 0, 2, 2],
+                             "score": 0.5},
+                            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 2, 2],
+                             "score": 0.5}]}
+    results, warnings = results_from_coco(data, gt, {"Car": 3, "Dog": None}.get, "p.json")
+    assert results == [{"image_id": 5, "category_id": 3, "bbox": [0, 0, 2, 2], "score": 0.5}]
+    assert "1 images are not in the ground truth (e.g. new.png); their 1 detections" in warnings[0]
+    del data["annotations"][0]["score"]
+    with pytest.raises(CocoFormatError, match="score"):
+        results_from_coco(data, gt, {"Car": 3, "Dog": None}.get, "p.json")

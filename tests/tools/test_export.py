@@ -1,0 +1,95 @@
+"""tools/export.py: the model file and its label map, verified; bad input is `error:` + exit 1
+and never touches the checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import supertax
+from detection.export import exporter
+from detection.export.runtime import ExportedModel
+from tests.detection.export.export_cases import make_confident_checkpoint
+from tests.paths import DRIVING
+from tools import export as export_tool
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export_cli") / "best.pt"
+    make_confident_checkpoint(path, supertax.load([DRIVING]))
+    return path
+
+
+def test_every_option_has_help_and_shows_its_default():
+    for action in export_tool.build_parser()._actions:
+        assert action.help and action.help.strip(), action.option_strings
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, action.option_strings
+    assert export_tool.FORMATS == exporter.FORMATS
+    assert export_tool.DEFAULT_OPSET == exporter.DEFAULT_OPSET
+
+
+def test_customer_onnx_export_writes_model_and_label_map(run_tool, ckpt, tmp_path):
+    out = tmp_path / "models" / "customer_a.onnx"
+    before = ckpt.read_bytes()
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--customer", "customer_a",
+                                    "--format", "onnx", "--out", out)
+    assert code == 0, stderr
+    assert f"wrote {out} (onnx, efficientdet_d0 at 128 px, 1 class outputs: customer customer_a" \
+        in stdout
+    assert "not predicted (maps_to: null): Dog" in stdout
+    labels = json.loads((tmp_path / "models" / "customer_a.onnx.labels.json").read_text())
+    assert labels["classes"][0]["labels"] == ["Human"] and labels["not_predicted"] == ["Dog"]
+    boxes, logits = ExportedModel(out).raw(np.zeros((2, 3, 128, 128), np.float32))
+    assert boxes.shape == (2, 3069, 4) and logits.shape == (2, 3069, 1)
+    assert ckpt.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_torchscript_export_at_another_size(run_tool, ckpt, tmp_path):
+    out = tmp_path / "full.pt"
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",
+                                    "--out", out, "--image-size", "256")
+    assert code == 0, stderr
+    assert "7 class outputs: all super-taxonomy classes" in stdout and "at 256 px" in stdout
+    model = ExportedModel(out)
+    assert model.image_size == 256 and len(model.class_labels) == 7
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--customer", "nobody"], "--customer 'nobody': not a loaded taxonomy"),
+    (["--image-size", "200"], "image size 200 must be a positive multiple of 128"),
+    (["--image-size", "0"], "--image-size 0: must be a positive multiple of 128"),
+    (["--opset", "9"], "--opset 9: must be at least 11"),
+])
+def test_bad_options_are_errors_and_write_nothing(run_tool, ckpt, tmp_path, extra, message):
+    out = tmp_path / "m.onnx"
+    code, _, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "onnx",
+                               "--out", out, *extra)
+    assert code == 1 and stderr.startswith("error: ") and message in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_over_the_checkpoint_is_refused(run_tool, ckpt):
+    before = ckpt.read_bytes()
+    code, _, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",
+                               "--out", ckpt)
+    assert code == 1 and "is an input of this command" in stderr
+    assert ckpt.read_bytes() == before
+
+
+def test_a_missing_or_foreign_checkpoint_is_an_error(run_tool, tmp_path):
+    code, _, stderr = run_tool("export", "--checkpoint", tmp_path / "none.pt", "--format",
+                               "onnx", "--out", tmp_path / "m.onnx")
+    assert code == 1 and "no such checkpoint" in stderr
+    (tmp_path / "x.pt").write_text("not a checkpoint")
+    code, _, stderr = run_tool("export", "--checkpoint", tmp_path / "x.pt", "--format",
+                               "onnx", "--out", tmp_path / "m.onnx")
+    assert code == 1 and "not a readable checkpoint" in stderr
+    assert not (tmp_path / "m.onnx").exists()

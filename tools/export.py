@@ -1,0 +1,107 @@
+"""Export a checkpoint's predict model to ONNX or TorchScript, whole or sliced to one customer.
+
+    python tools/export.py --checkpoint runs/exp/best.pt --format onnx --out model.onnx
+    python tools/export.py --checkpoint runs/exp/best.pt --customer customer_b \\
+        --format onnx --out customer_b.onnx
+
+Writes the model file and a label map beside it (``customer_b.onnx.labels.json``: each output's
+labels, the labels not predicted, input and output shapes, post-processing settings). The
+graph holds normalisation, the network (EMA weights, eval mode) and per-anchor box decoding;
+top-k and NMS run outside it (``detection.export.postprocess``, NumPy). After writing, the file
+is run once (onnxruntime or ``torch.jit.load``) and compared with the eager model. Exit 0 on
+success, 1 on bad input, 2 on usage. See docs/evaluation.md, "Exporting a model".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    import supertax
+except ImportError:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import supertax
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 17
+# |exported - eager| <= ATOL + RTOL x |eager| on the raw outputs of one random image
+VERIFY_ATOL, VERIFY_RTOL = 1e-3, 1e-4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="export.py", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, type=Path, metavar="CKPT",
+                   help="a training checkpoint (tools/train.py); its EMA weights are exported")
+    p.add_argument("--customer", metavar="NAME",
+                   help="slice the class head to this taxonomy's labels (default: every "
+                   "super-taxonomy class)")
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="onnx (run with onnxruntime) or torchscript (torch.jit.load)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE",
+                   help="the model file to write; the label map goes beside it as "
+                   "FILE.labels.json")
+    p.add_argument("--image-size", type=int, metavar="N",
+                   help="input side in pixels, a multiple of 128 (default: the checkpoint's)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+                   help=f"ONNX opset version (default: {DEFAULT_OPSET})")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    from supertax.errors import ConfigError
+    if args.opset < 11:
+        raise ConfigError(f"--opset {args.opset}: must be at least 11")
+    if args.image_size is not None and args.image_size <= 0:
+        raise ConfigError(f"--image-size {args.image_size}: must be a positive multiple of 128")
+    if args.format == "onnx":  # before any work: the written file is run to verify it
+        from detection.export.runtime import require_onnxruntime
+        require_onnxruntime()
+
+
+def verify(exported, out: Path, labels: Path) -> float:
+    """Run the written file on one random image; return max |exported - eager| over both
+    outputs (``RuntimeError`` beyond ``VERIFY_ATOL`` + ``VERIFY_RTOL`` x |eager|: an export
+    bug, not bad input)."""
+    import numpy as np
+    import torch
+
+    from detection.export.exporter import example_input
+    from detection.export.runtime import ExportedModel
+    x = example_input(exported.image_size, seed=1)
+    with torch.no_grad():
+        want = [t.numpy() for t in exported.net(x)]
+    got = ExportedModel(out, labels).raw(x.numpy())
+    if not all(np.allclose(g, w, rtol=VERIFY_RTOL, atol=VERIFY_ATOL) for g, w in zip(got, want)):
+        worst = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+        raise RuntimeError(f"{out}: the exported model differs from the eager one by up to "
+                           f"{worst:.3g} (tolerance {VERIFY_ATOL} + {VERIFY_RTOL} x |value|)")
+    return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+
+
+def run(args: argparse.Namespace) -> int:
+    check_args(args)
+    from datasets.files import check_outputs
+    from detection.export.exporter import build_export, label_map_path, write_export
+    check_outputs({"--out": args.out, "label map": label_map_path(args.out)}, [args.checkpoint])
+    exported = build_export(args.checkpoint, customer=args.customer, image_size=args.image_size)
+    out, labels = write_export(exported, args.out, args.format, args.opset)
+    diff = verify(exported, out, labels)
+    o = exported.outputs
+    what = f"customer {o.customer}" if o.customer else "all super-taxonomy classes"
+    print(f"wrote {out} ({args.format}, {exported.config.model.name} at {exported.image_size} px, "
+          f"{len(o.columns)} class outputs: {what}; max |exported - eager| = {diff:.2g})")
+    print(f"wrote {labels}")
+    if o.not_predicted:
+        print(f"not predicted (maps_to: null): {', '.join(o.not_predicted)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return supertax.run_cli(lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
