@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA := data/demo
 DEMO_RUN := runs/demo
-# The demo's training budget: EfficientDet-D0 at 256 px on the CPU.
+# The demo's recipe and training budget: EfficientDet-D0 at 256 px on the CPU.
+DEMO_RECIPE := benchmarks/recipes/demo.yaml
 DEMO_STEPS ?= 300
 DEMO_BATCH ?= 8
 
@@ -28,9 +29,9 @@ $(DEMO_DATA)/test/annotations.json: | $(STAMP)
 demo: $(STAMP) $(DEMO_DATA)/test/annotations.json
 	$(PY) tools/validate_taxonomies.py taxonomies/driving
 	rm -rf $(DEMO_RUN)
-	$(PY) tools/train.py --taxonomies taxonomies/driving --output $(DEMO_RUN) \
-		--model efficientdet_d0 --image-size 256 --batch-size $(DEMO_BATCH) \
-		--steps $(DEMO_STEPS) --lr 0.002 --optim.warmup_steps 30 --val-every $(DEMO_STEPS)
+	$(PY) tools/train.py --config $(DEMO_RECIPE) --taxonomies taxonomies/driving \
+		--output $(DEMO_RUN) --batch-size $(DEMO_BATCH) --steps $(DEMO_STEPS) \
+		--val-every $(DEMO_STEPS)
 	$(PY) tools/evaluate.py --gt $(DEMO_DATA)/test/annotations.json \
 		--checkpoint $(DEMO_RUN)/last.pt --images $(DEMO_DATA)/test/images --taxonomies taxonomies/driving \
 		--json $(DEMO_RUN)/test_eval.json --markdown $(DEMO_RUN)/test_eval.md \
@@ -44,9 +45,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_merge.py
+	$(PY) benchmarks/bench_export.py
 
 ablation: $(STAMP) $(DEMO_DATA)/test/annotations.json
-	$(PY) benchmarks/taxonomy_ablation.py --taxonomies taxonomies/driving --output runs/ablation
+	$(PY) benchmarks/taxonomy_ablation.py --config $(DEMO_RECIPE) --taxonomies taxonomies/driving \
+		--output runs/ablation
 
 lint: $(STAMP)
 	$(PY) -m flake8 supertax datasets losses detection tools benchmarks tests

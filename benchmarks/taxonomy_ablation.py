@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 import supertax  # noqa: E402
 from datasets.demo import DemoConfig, generate_demo  # noqa: E402
@@ -38,11 +39,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output", default="runs/ablation")
     p.add_argument("--data", default="data/demo", help="demo data folder (generated if absent)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--model", default="efficientdet_d0")
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--config", help="a training recipe YAML (train.py --config format; "
+                   "default: benchmarks/recipes/demo.yaml); the flags below override it",
+                   default=str(Path(__file__).parent / "recipes" / "demo.yaml"))
+    p.add_argument("--model", help="model name (default: the recipe's)")
+    p.add_argument("--image-size", type=int, help="input size (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
@@ -50,13 +54,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig.from_dict({
-        "model": {"name": args.model, "image_size": args.image_size},
-        "data": {"taxonomies": args.taxonomies, "workers": args.workers},
-        "optim": {"batch_size": args.batch_size, "steps": args.steps, "lr": args.lr,
-                  "warmup_steps": max(1, args.steps // 10)},
-        "run": {"seed": args.seed, "device": args.device, "val_every": args.steps, "log_every": 25},
-    })
+    """The recipe, with the flags that were given laid over it."""
+    tree = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
+    given = {("model", "name"): args.model, ("model", "image_size"): args.image_size,
+             ("optim", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
+             ("optim", "steps"): args.steps, ("data", "taxonomies"): args.taxonomies,
+             ("data", "workers"): args.workers, ("run", "seed"): args.seed,
+             ("run", "device"): args.device, ("run", "val_every"): args.steps,
+             ("run", "log_every"): 25}
+    for (section, key), value in given.items():
+        if value is not None:
+            tree.setdefault(section, {})[key] = value
+    return TrainConfig.from_dict(tree, where=args.config or "ablation")
 
 
 def main(argv=None) -> int:
@@ -80,8 +89,9 @@ def main(argv=None) -> int:
     table = markdown_table(results, taxset.names)
     command = ("python benchmarks/taxonomy_ablation.py "
                + " ".join(sys.argv[1:] if argv is None else argv))
-    text = (f"{table}\n\nCommand: `{command}`  \n{args.model} at {args.image_size}px, batch "
-            f"{args.batch_size}, {args.steps} steps, seed {args.seed}; {machine}; total "
+    text = (f"{table}\n\nCommand: `{command}`  \n{base.model.name} at "
+            f"{base.model.image_size}px, batch {base.optim.batch_size}, {args.steps} steps, "
+            f"seed {args.seed}; {machine}; total "
             f"{(time.perf_counter() - t0) / 60:.1f} min.\n")
     (out / "ablation.md").write_text(text)
     (out / "ablation.json").write_text(json.dumps([asdict(r) for r in results], indent=1))

@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="score the test split every N steps (default: 50)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument("--output", default="runs/tta", help="output folder (default: runs/tta)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="train nothing: table and plot of the runs already finished")
     return p.parse_args(argv)
 
 
@@ -65,17 +67,23 @@ def recipe_config(recipe_yaml: str, taxonomies: list[str], steps: int, eval_ever
     return TrainConfig.from_dict(tree, where=recipe_yaml or "base")
 
 
+def finished(cfg: TrainConfig) -> list[dict]:
+    """The points of a finished run of ``cfg`` (its ``tta.json`` reaches the step budget), or
+    an empty list."""
+    done = Path(cfg.run.output) / "tta.json"
+    points = json.loads(done.read_text()) if done.is_file() else []
+    return points if points and points[-1]["step"] >= cfg.optim.steps else []
+
+
 def run_curve(cfg: TrainConfig, test_gt: Path, taxset: supertax.TaxonomySet) -> list[dict]:
     """Train (unless ``tta.json`` says this run finished) and return its (step, seconds, mAP)
     points."""
     out = Path(cfg.run.output)
+    points = finished(cfg)
+    if points:
+        return points
     done = out / "tta.json"
-    if done.is_file():
-        points = json.loads(done.read_text())
-        if points and points[-1]["step"] >= cfg.optim.steps:
-            return points
     cfg.run.overwrite = out.exists()
-    points: list[dict] = []
 
     def score(trainer: Trainer) -> None:
         res, _ = score_checkpoint(trainer.out / "last.pt", test_gt, taxset, cfg)
@@ -138,6 +146,11 @@ def main(argv=None) -> int:
                 print(f"== {run} ==", flush=True)
                 cfg = recipe_config(yaml_path, oracle if kind == "full" else args.taxonomies,
                                     args.steps, args.eval_every, seed, out / run)
+                if args.finished_only:
+                    done = finished(cfg)
+                    if done:
+                        curves[run] = done
+                    continue
                 curves[run] = run_curve(cfg, test_gt, taxset)
     text = markdown(curves)
     (out / "tta.md").write_text(text)

@@ -87,8 +87,8 @@ def warn_anchor_fit(samples: list, cfg: TrainConfig, max_boxes: int = 50_000) ->
     if result.bpr < fit.BPR_WARN:
         print(f"warning: the anchors reach IoU {cfg.labeler.pos_iou} with only {result.bpr:.1%} "
               f"of the training boxes at {size} px (best-possible recall); "
-              f"tools/fit_anchors.py --image-size {size} proposes better model.anchor_scale / "
-              "model.aspect_ratios", file=sys.stderr)
+              f"tools/fit_anchors.py --image-size {size} proposes anchors that reach more "
+              "(compare them in a short run: docs/training.md#anchors)", file=sys.stderr)
 
 
 class Trainer:
