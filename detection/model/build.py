@@ -18,7 +18,7 @@ from effdet import EfficientDet, get_efficientdet_config
 from effdet.config.model_config import efficientdet_model_param_dict
 
 from detection.model.model_config import ModelConfig
-from detection.training.checkpoint import load as load_weights_file
+from detection.model.weights_file import load as load_weights_file
 from supertax.errors import ConfigError
 
 MODEL_NAMES = tuple(efficientdet_model_param_dict)
@@ -63,7 +63,7 @@ def anchor_settings(cfg: ModelConfig) -> dict[str, Any]:
 def load_backbone(model: EfficientDet, path: str | Path) -> None:
     """Load a local timm backbone state dict; raise naming the file and the mismatching keys.
 
-    The file is read like a checkpoint (``detection.training.checkpoint.load``): with
+    The file is read like a checkpoint (``detection.model.weights_file.load``): with
     ``weights_only=True``, never running code from it; its digest is checked when it has one.
     """
     state = load_weights_file(path, bare=True)
