@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from losses.certain_cells import background_weights, check_rule, positive_row_weights
 from losses.focal import focal_loss
 from losses.hierarchy import as_ancestors, expand_targets
-from losses.targets import IGNORE
+from losses.targets import BACKGROUND, IGNORE
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -64,33 +65,79 @@ def _masked_multilabel(cell_loss, logits: Tensor, targets: Tensor, class_mask: T
     return _reduce(loss, class_mask.sum(), reduction)
 
 
-def masked_bce(logits: Tensor, targets: Tensor, class_mask: Tensor,
-               reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy with logits on labeled cells. ``logits, targets [B, K]`` (0/1)."""
+def certain_mask(target: Tensor, class_mask: Tensor, ancestors: Tensor | None,
+                 rule: str) -> Tensor:
+    """The cells that count for single-label samples under a ``certain_cells`` rule, ``[B, K]``.
+
+    ``target [B] int64``: the sample's column, or BACKGROUND (no class present) / IGNORE
+    (the sample's labeled columns, as they are). See ``losses.certain_cells``.
+    """
+    check_rule(rule)
+    out = background_weights(class_mask, ancestors, rule).clone()
+    out[target == IGNORE] = class_mask[target == IGNORE]
+    present = target >= 0
+    out[present] = positive_row_weights(target[present], class_mask[present], ancestors, rule)
+    return out
+
+
+def _single_label_mask(targets: Tensor, class_mask: Tensor, ancestors, rule: str) -> Tensor:
+    """``certain_mask`` for the rows of multi-hot ``targets [B, K]`` with at most one positive;
+    rows with several positives (several objects: not one path) keep ``class_mask``."""
+    if rule == "none":
+        return class_mask
+    if ancestors is not None:
+        ancestors = as_ancestors(ancestors, class_mask.shape[-1], class_mask.device)
+    count = (targets > 0).sum(-1)
+    column = torch.where(count == 1, targets.argmax(-1), BACKGROUND)
+    column = torch.where(count > 1, IGNORE, column)
+    return certain_mask(column, class_mask, ancestors, rule)
+
+
+def masked_bce(logits: Tensor, targets: Tensor, class_mask: Tensor, reduction: str = "mean",
+               certain_cells: str = "none", ancestors: Tensor | np.ndarray | None = None
+               ) -> Tensor:
+    """Binary cross-entropy with logits on labeled cells. ``logits, targets [B, K]`` (0/1).
+
+    ``certain_cells`` (with ``ancestors [K, K]`` for a tree) also counts the certain cells of
+    single-label rows (``certain_mask``); the default counts the labeled cells only.
+    """
     def bce(x: Tensor, t: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(x, t, reduction="none")
-    return _masked_multilabel(bce, logits, targets, class_mask, reduction)
+    _check_mask(logits, class_mask)
+    counted = _single_label_mask(targets, class_mask, ancestors, certain_cells)
+    return _masked_multilabel(bce, logits, targets, counted, reduction)
 
 
 def masked_focal(logits: Tensor, targets: Tensor, class_mask: Tensor, alpha: float = 0.25,
-                 gamma: float = 2.0, reduction: str = "mean") -> Tensor:
-    """Sigmoid focal loss (effdet's "new" form) on labeled cells. ``logits, targets [B, K]``."""
+                 gamma: float = 2.0, reduction: str = "mean", certain_cells: str = "none",
+                 ancestors: Tensor | np.ndarray | None = None) -> Tensor:
+    """Sigmoid focal loss (effdet's "new" form) on labeled cells. ``logits, targets [B, K]``;
+    ``certain_cells`` and ``ancestors`` as in ``masked_bce``."""
     def focal(x: Tensor, t: Tensor) -> Tensor:
         return focal_loss(x, t, alpha, gamma)
-    return _masked_multilabel(focal, logits, targets, class_mask, reduction)
+    _check_mask(logits, class_mask)
+    counted = _single_label_mask(targets, class_mask, ancestors, certain_cells)
+    return _masked_multilabel(focal, logits, targets, counted, reduction)
 
 
 def hierarchical_bce(logits: Tensor, target: Tensor, class_mask: Tensor,
-                     ancestors: Tensor | np.ndarray, reduction: str = "mean") -> Tensor:
+                     ancestors: Tensor | np.ndarray, reduction: str = "mean",
+                     certain_cells: str = "all") -> Tensor:
     """Masked BCE against ancestor-expanded targets. ``target [B] int64`` (column; BACKGROUND
-    = no class present, every labeled column negative; IGNORE = sample not counted)."""
+    = no class present, every labeled column negative; IGNORE = sample not counted).
+
+    ``certain_cells`` (``losses.certain_cells``): beyond the labeled columns, the target's
+    unlabeled ancestors are positives and its off-path classes negatives (``rows``), and a
+    BACKGROUND sample is negative for the descendants of its labeled classes (``all``);
+    ``none`` counts the labeled columns only."""
     if target.shape != logits.shape[:1] or bool((target < IGNORE).any()):
         raise ValueError(f"target: expected [B] = {list(logits.shape[:1])} with columns, "
                          f"BACKGROUND or IGNORE, got shape {list(target.shape)}, "
                          f"min {int(target.min()) if target.numel() else None}")
     anc = as_ancestors(ancestors, logits.shape[-1], logits.device)
     multi_hot = expand_targets(target, logits.shape[-1], anc)
-    counted = class_mask & (target != IGNORE).unsqueeze(-1)
+    counted = certain_mask(target, class_mask, anc, certain_cells)
+    counted &= (target != IGNORE).unsqueeze(-1)
     return masked_bce(logits, multi_hot, counted, reduction)
 
 
@@ -168,10 +215,12 @@ class MaskedSoftmaxCrossEntropyLoss(nn.Module):
 class HierarchicalBCELoss(nn.Module):
     """``hierarchical_bce`` with fixed ancestors: ``forward(logits, target, class_mask)``."""
 
-    def __init__(self, ancestors: Tensor | np.ndarray, reduction: str = "mean") -> None:
+    def __init__(self, ancestors: Tensor | np.ndarray, reduction: str = "mean",
+                 certain_cells: str = "all") -> None:
         super().__init__()
         self.register_buffer("ancestors", torch.as_tensor(ancestors).bool(), persistent=False)
-        self.reduction = reduction
+        self.reduction, self.certain_cells = reduction, certain_cells
 
     def forward(self, logits: Tensor, target: Tensor, class_mask: Tensor) -> Tensor:
-        return hierarchical_bce(logits, target, class_mask, self.ancestors, self.reduction)
+        return hierarchical_bce(logits, target, class_mask, self.ancestors, self.reduction,
+                                self.certain_cells)

@@ -12,9 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from losses.box import box_regression_loss
-from losses.fused_focal import masked_focal_sum
+from losses.cell_plan import plan_cells
+from losses.fused_focal import planned_focal_sum
 from losses.hierarchy import as_ancestors
-from losses.loss_config import DetectionLossConfig
+from losses.loss_config import DetectionLossConfig, PseudoLabelConfig
 from losses.targets import IGNORE
 
 LossDict = dict[str, Tensor]   # keys "loss" (total), "class_loss", "box_loss"
@@ -65,30 +66,40 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
                           box_targets: Tensor, num_positives: Tensor, cfg: DetectionLossConfig,
                           *, class_mask: Tensor | None = None,
                           ancestors: Tensor | np.ndarray | None = None,
-                          box_weights: Tensor | None = None) -> LossDict:
+                          box_weights: Tensor | None = None,
+                          teacher_probs: Tensor | None = None,
+                          pseudo: PseudoLabelConfig | None = None,
+                          coverage: bool = False) -> LossDict:
     """Masked focal class loss + weighted Huber box loss on flat anchors; a named dict.
 
     ``cls_logits [B, A, K]``, ``box_pred [B, A, 4]`` (any float dtype; the math is float32
     with autocast off), ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
     ``box_targets [B, A, 4]``, ``num_positives [B]``. Extras: ``class_mask [B, K] bool``
-    (False = the sample's taxonomy does not label that class: zero loss, zero gradient),
+    (False = the sample's taxonomy does not label that class: those cells train only where
+    ``cfg.certain_cells`` makes them certain, see ``losses.certain_cells``),
     ``ancestors [K, K] bool`` (a class-j positive is positive for every column of row j),
-    ``box_weights [B, A]`` (scales each anchor's box loss). Both losses are divided by
-    ``num_positives.sum() + 1`` as in effdet. Returns ``{"loss", "class_loss", "box_loss"}``.
+    ``box_weights [B, A]`` (scales each anchor's box loss), ``teacher_probs [B, A, K]`` with
+    ``pseudo`` (pseudo-labels in the cells still masked). Both losses are divided by
+    ``num_positives.sum() + 1`` as in effdet. Returns ``{"loss", "class_loss", "box_loss"}``,
+    plus ``"coverage" [B, 4, K]`` (``losses.cell_plan.COVERAGE_KINDS``) if asked for.
     """
     _check_inputs(cls_logits, box_pred, cls_targets, box_targets, num_positives, class_mask,
                   box_weights)
     if ancestors is not None:
         ancestors = as_ancestors(ancestors, cls_logits.shape[-1], cls_logits.device)
+    plan = plan_cells(cls_targets, cls_logits.shape[-1], class_mask, ancestors,
+                      cfg.certain_cells, teacher_probs, pseudo, coverage)
     with torch.autocast(device_type=cls_logits.device.type, enabled=False):
         normalizer = (num_positives.sum() + 1.0).float()
         smoothing = 0.0 if cfg.legacy_focal else cfg.label_smoothing
-        class_sum = masked_focal_sum(cls_logits, cls_targets, class_mask, ancestors,
-                                     cfg.alpha, cfg.gamma, smoothing)
+        class_sum = planned_focal_sum(cls_logits, plan, cfg.alpha, cfg.gamma, smoothing)
         class_loss = class_sum / normalizer
         box_loss = box_regression_loss(box_pred, box_targets, normalizer, cfg.delta, box_weights)
         total = class_loss + cfg.box_loss_weight * box_loss
-    return {"loss": total, "class_loss": class_loss, "box_loss": box_loss}
+    out = {"loss": total, "class_loss": class_loss, "box_loss": box_loss}
+    if coverage:
+        out["coverage"] = plan.coverage
+    return out
 
 
 class DetectionLoss(nn.Module):
@@ -115,17 +126,19 @@ def detection_loss(cls_outputs: list[Tensor], box_outputs: list[Tensor],
                    box_loss_weight: float, label_smoothing: float = 0.0,
                    legacy_focal: bool = False, *, class_mask: Tensor | None = None,
                    ancestors: Tensor | np.ndarray | None = None,
-                   box_weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                   box_weights: Tensor | None = None,
+                   certain_cells: str = "all") -> tuple[Tensor, Tensor, Tensor]:
     """Drop-in for ``effdet.loss.loss_fn``: same arguments and ``(total, class_loss, box_loss)``.
 
     Per level: ``cls_outputs [B, nA*K, H, W]``, ``box_outputs [B, nA*4, H, W]``,
     ``cls_targets [B, H, W, nA]``, ``box_targets [B, H, W, nA*4]``; ``num_positives [B]``.
     The keyword extras take flat anchors (``class_mask [B, K]``, ``ancestors [K, K]``,
-    ``box_weights [B, A]``). Unlike effdet, ``legacy_focal`` with ``label_smoothing > 0``
-    raises instead of silently dropping the smoothing.
+    ``box_weights [B, A]``) and the ``certain_cells`` rule. Unlike effdet, ``legacy_focal``
+    with ``label_smoothing > 0`` raises instead of silently dropping the smoothing.
     """
     B = num_positives.shape[0]
-    cfg = DetectionLossConfig(alpha, gamma, delta, box_loss_weight, label_smoothing, legacy_focal)
+    cfg = DetectionLossConfig(alpha, gamma, delta, box_loss_weight, label_smoothing, legacy_focal,
+                              certain_cells)
     out = masked_detection_loss(
         levels_to_B_A_K(cls_outputs, num_classes), levels_to_B_A_K(box_outputs, 4),
         torch.cat([t.reshape(B, -1) for t in cls_targets], dim=1),

@@ -4,8 +4,10 @@ Almost every anchor is a negative (BACKGROUND) or IGNORE, and a negative cell's 
 depends on its logit alone. So the whole ``[B, A, K]`` block is evaluated once as negatives
 with the closed form of ``losses.focal.focal_value_and_grad`` (value and gradient together),
 then the few positive anchors' rows are recomputed with their (ancestor-expanded) targets and
-written back, and IGNORE rows are zeroed by index. Unlabeled class columns get a zero alpha
-factor (exact zeros; see ``masked_focal_terms`` for extreme logits). The gradient is kept
+written back, and IGNORE rows are zeroed by index. Which cells count, and how much, is the
+``CellPlan`` (``losses.cell_plan``: taxonomy mask, certain-cell rules, pseudo-labels); a
+cell of weight 0 gets a zero alpha factor (exact zeros; see ``planned_focal_terms`` for
+extreme logits). The gradient is kept
 for backward, so backward is one in-place multiply: no autograd graph of ``[B, A, K]``
 temporaries.
 """
@@ -16,23 +18,21 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from losses.cell_plan import CellPlan, plan_cells
 from losses.focal import focal_value_and_grad
-from losses.hierarchy import expand_targets
-from losses.targets import IGNORE
 
 
-def _positive_rows(x: Tensor, cls_targets: Tensor, class_mask: Tensor | None,
-                   ancestors: Tensor | None, alpha: float, gamma: float,
-                   label_smoothing: float) -> tuple[tuple[Tensor, Tensor], Tensor, Tensor]:
-    """Loss and d/dx of the positive anchors' rows: ``(index (b, a), loss [P, K], grad [P, K])``."""
-    index = (cls_targets >= 0).nonzero(as_tuple=True)
-    targets = expand_targets(cls_targets[index], x.shape[-1], ancestors)     # [P, K]
+def _positive_rows(x: Tensor, plan: CellPlan, alpha: float, gamma: float,
+                   label_smoothing: float) -> tuple[Tensor, Tensor]:
+    """Loss and d/dx of the assigned anchors' rows: ``(loss [P, K], grad [P, K])``."""
+    targets = plan.row_targets                                              # [P, K]
     sign = 1.0 - 2.0 * targets                                              # z = sign * x
     alpha_factor = targets * (2.0 * alpha - 1.0) + (1.0 - alpha)            # alpha or 1 - alpha
-    if class_mask is not None:
-        alpha_factor = alpha_factor * class_mask[index[0]]
-    loss, grad_z = focal_value_and_grad(x[index] * sign, alpha_factor, gamma, label_smoothing)
-    return index, loss, grad_z.mul_(sign)
+    if plan.row_weights is not None:
+        alpha_factor = alpha_factor * plan.row_weights
+    loss, grad_z = focal_value_and_grad(x[plan.index] * sign, alpha_factor, gamma,
+                                        label_smoothing)
+    return loss, grad_z.mul_(sign)
 
 
 def _all_moderate(x: Tensor, bound: float = 1e30) -> bool:
@@ -41,46 +41,59 @@ def _all_moderate(x: Tensor, bound: float = 1e30) -> bool:
     return bool(lo > -bound) and bool(hi < bound)
 
 
-def masked_focal_terms(logits: Tensor, cls_targets: Tensor, class_mask: Tensor | None,
-                       ancestors: Tensor | None, alpha: float, gamma: float,
-                       label_smoothing: float) -> tuple[Tensor, Tensor]:
-    """Per-cell focal loss and its gradient, masked: ``(loss [B, A, K], grad [B, A, K])`` float32.
+def planned_focal_terms(logits: Tensor, plan: CellPlan, alpha: float, gamma: float,
+                        label_smoothing: float) -> tuple[Tensor, Tensor]:
+    """Per-cell focal loss and its gradient under ``plan``: ``(loss, grad)``, ``[B, A, K]`` float32.
 
-    ``logits [B, A, K]``, ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
-    ``class_mask [B, K] bool`` (True = labeled) or None, ``ancestors [K, K] bool`` or None.
-    IGNORE rows and unlabeled columns are exactly 0 in both outputs. No normalisation.
-
-    The column mask rides on the alpha-factor multiply (a zero factor times a finite value
-    is exactly 0); if any logit is non-finite or beyond 1e30, the masked cells are
-    overwritten with ``masked_fill_`` as well, so inf/NaN never leaks from a masked cell.
+    Cells of weight 0 (IGNORE rows, masked cells) are exactly 0 in both outputs: the weight
+    rides on the alpha-factor multiply (a zero factor times a finite value is exactly 0); if
+    any logit is non-finite or beyond 1e30, zero-weight cells are overwritten with
+    ``masked_fill_`` as well, so inf/NaN never leaks from a masked cell.
     """
     x = logits.detach().float()
     neg_alpha = 1.0 - alpha
-    if class_mask is not None:
-        neg_alpha = class_mask.unsqueeze(1) * neg_alpha                    # [B, 1, K]
+    if plan.negative_weight is not None:
+        neg_alpha = plan.negative_weight * neg_alpha                        # [B, 1|A, K]
     loss, grad = focal_value_and_grad(x, neg_alpha, gamma, label_smoothing)
-    index, row_loss, row_grad = _positive_rows(x, cls_targets, class_mask, ancestors, alpha,
-                                               gamma, label_smoothing)
-    loss[index] = row_loss
-    grad[index] = row_grad
-    ignored = (cls_targets == IGNORE).nonzero(as_tuple=True)
-    loss[ignored] = 0.0
-    grad[ignored] = 0.0
-    if class_mask is not None and not _all_moderate(x):
+    row_loss, row_grad = _positive_rows(x, plan, alpha, gamma, label_smoothing)
+    loss[plan.index] = row_loss
+    grad[plan.index] = row_grad
+    if plan.extra is not None and plan.extra[0].numel():
+        extra_loss, extra_grad = focal_value_and_grad(-x[plan.extra], alpha * plan.extra_weight,
+                                                      gamma, label_smoothing)
+        loss[plan.extra] = extra_loss
+        grad[plan.extra] = extra_grad.neg_()
+    loss[plan.ignored] = 0.0
+    grad[plan.ignored] = 0.0
+    if plan.negative_weight is not None and not _all_moderate(x):
+        unweighted = plan.dense_weight(x.shape) == 0
         for t in (loss, grad):
-            t.masked_fill_(~class_mask.unsqueeze(1), 0.0)
+            t.masked_fill_(unweighted, 0.0)
     return loss, grad
 
 
+def masked_focal_terms(logits: Tensor, cls_targets: Tensor, class_mask: Tensor | None,
+                       ancestors: Tensor | None, alpha: float, gamma: float,
+                       label_smoothing: float, certain_cells: str = "none"
+                       ) -> tuple[Tensor, Tensor]:
+    """Per-cell focal loss and its gradient, masked: ``(loss [B, A, K], grad [B, A, K])`` float32.
+
+    ``logits [B, A, K]``, ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
+    ``class_mask [B, K] bool`` (True = labeled) or None, ``ancestors [K, K] bool`` or None,
+    ``certain_cells`` the rule of ``losses.certain_cells``. IGNORE rows and the cells the
+    rule leaves masked are exactly 0 in both outputs. No normalisation.
+    """
+    plan = plan_cells(cls_targets, logits.shape[-1], class_mask, ancestors, certain_cells)
+    return planned_focal_terms(logits, plan, alpha, gamma, label_smoothing)
+
+
 class MaskedFocalSum(torch.autograd.Function):
-    """Sum of the masked focal loss over ``[B, A, K]``; backward reuses the forward's gradient."""
+    """Sum of the planned focal loss over ``[B, A, K]``; backward reuses the forward's gradient."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, cls_targets: Tensor, class_mask: Tensor | None,
-                ancestors: Tensor | None, alpha: float, gamma: float,
+    def forward(ctx, logits: Tensor, plan: CellPlan, alpha: float, gamma: float,
                 label_smoothing: float) -> Tensor:
-        loss, grad = masked_focal_terms(logits, cls_targets, class_mask, ancestors,
-                                        alpha, gamma, label_smoothing)
+        loss, grad = planned_focal_terms(logits, plan, alpha, gamma, label_smoothing)
         ctx.save_for_backward(grad)
         ctx.logits_dtype = logits.dtype
         ctx.used = False
@@ -96,12 +109,18 @@ class MaskedFocalSum(torch.autograd.Function):
                                "recompute the loss instead of retain_graph=True")
         ctx.used = True
         (grad,) = ctx.saved_tensors
-        return grad.mul_(grad_output).to(ctx.logits_dtype), None, None, None, None, None, None
+        return grad.mul_(grad_output).to(ctx.logits_dtype), None, None, None, None
+
+
+def planned_focal_sum(logits: Tensor, plan: CellPlan, alpha: float = 0.25, gamma: float = 1.5,
+                      label_smoothing: float = 0.0) -> Tensor:
+    """Unnormalised focal loss under a ``CellPlan``, a differentiable scalar."""
+    return MaskedFocalSum.apply(logits, plan, alpha, gamma, label_smoothing)
 
 
 def masked_focal_sum(logits: Tensor, cls_targets: Tensor, class_mask: Tensor | None = None,
                      ancestors: Tensor | None = None, alpha: float = 0.25, gamma: float = 1.5,
-                     label_smoothing: float = 0.0) -> Tensor:
+                     label_smoothing: float = 0.0, certain_cells: str = "none") -> Tensor:
     """Unnormalised masked focal loss, a differentiable scalar (see ``masked_focal_terms``)."""
-    return MaskedFocalSum.apply(logits, cls_targets, class_mask, ancestors,
-                                alpha, gamma, label_smoothing)
+    plan = plan_cells(cls_targets, logits.shape[-1], class_mask, ancestors, certain_cells)
+    return planned_focal_sum(logits, plan, alpha, gamma, label_smoothing)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datasets.config_field import config_field
 from supertax.errors import ConfigError
 
+CERTAIN_CELLS = ("none", "positives", "rows", "all")   # cumulative rules, losses.certain_cells
+
 
 @dataclass(frozen=True)
 class DetectionLossConfig:
@@ -27,6 +29,10 @@ class DetectionLossConfig:
     label_smoothing: float = config_field(0.0, "class label smoothing, in [0, 1)")
     legacy_focal: bool = config_field(False, "effdet's older focal implementation (same loss "
                                       "and gradient, no label smoothing)")
+    certain_cells: str = config_field(
+        "all", "which cells beyond the labeled columns train (docs/losses.md): none = strict "
+        "masking; positives = + ancestors of a box's class; rows = + off-path negatives at a "
+        "box's anchors; all = + negatives inherited down the tree at background anchors")
 
     def __post_init__(self) -> None:
         problems = [msg for bad, msg in [
@@ -35,9 +41,39 @@ class DetectionLossConfig:
             (self.delta <= 0.0, f"delta must be > 0, got {self.delta}"),
             (not 0.0 <= self.label_smoothing < 1.0,
              f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.certain_cells not in CERTAIN_CELLS,
+             f"certain_cells must be one of {', '.join(CERTAIN_CELLS)}, got "
+             f"{self.certain_cells!r}"),
             (self.legacy_focal and self.label_smoothing > 0.0,
              "legacy_focal has no label smoothing (effdet would ignore it silently); "
              "use legacy_focal=False or label_smoothing=0"),
         ] if bad]
         if problems:
             raise ConfigError("DetectionLossConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class PseudoLabelConfig:
+    """Pseudo-labels from the EMA teacher in masked cells (``losses.pseudo_labels``)."""
+
+    enabled: bool = config_field(False, "fill masked cells with the EMA teacher's confident "
+                                 "scores (needs optim.ema_decay > 0)")
+    start_step: int = config_field(100, "first step with pseudo-labels (the teacher warms up "
+                                   "before), >= 0")
+    pos_threshold: float = config_field(0.5, "teacher score at or above which a masked cell "
+                                        "is a positive, in (0, 1]")
+    neg_threshold: float = config_field(0.05, "teacher score at or below which a masked cell "
+                                        "is a negative, in [0, pos_threshold)")
+    weight: float = config_field(0.5, "loss weight of a pseudo-labeled cell, in (0, 1]")
+
+    def __post_init__(self) -> None:
+        problems = [msg for bad, msg in [
+            (self.start_step < 0, f"start_step must be >= 0, got {self.start_step}"),
+            (not 0.0 < self.pos_threshold <= 1.0,
+             f"pos_threshold must be in (0, 1], got {self.pos_threshold}"),
+            (not 0.0 <= self.neg_threshold < self.pos_threshold,
+             f"neg_threshold must be in [0, pos_threshold), got {self.neg_threshold}"),
+            (not 0.0 < self.weight <= 1.0, f"weight must be in (0, 1], got {self.weight}"),
+        ] if bad]
+        if problems:
+            raise ConfigError("PseudoLabelConfig: " + "; ".join(problems))

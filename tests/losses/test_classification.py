@@ -9,6 +9,7 @@ import supertax
 from losses import (BACKGROUND, IGNORE, HierarchicalBCELoss, MaskedBCELoss, MaskedFocalLoss,
                     MaskedSoftmaxCrossEntropyLoss, hierarchical_bce, masked_bce, masked_focal,
                     masked_softmax_cross_entropy)
+from tests.losses.reference import cell_counts
 from tests.paths import DRIVING
 
 
@@ -112,7 +113,8 @@ def test_masked_softmax_raises_when_target_class_is_masked(tiny):
         masked_softmax_cross_entropy(logits, torch.tensor([3, 2, 9, 1, 0]), mask)
 
 
-def test_hierarchical_bce_matches_per_sample_loop():
+@pytest.mark.parametrize("rule", ["none", "positives", "rows", "all"])
+def test_hierarchical_bce_matches_per_sample_loop(rule):
     ts = supertax.load([DRIVING])
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(4, 7, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -122,17 +124,19 @@ def test_hierarchical_bce_matches_per_sample_loop():
     total, count = 0.0, 0
     for i, c in enumerate(target.tolist()):
         for k in range(7):
-            if mask[i, k]:
+            if cell_counts(rule, c, k, mask[i].tolist(), ts.ancestors):
                 t = 1.0 if c >= 0 and ts.ancestors[c, k] else 0.0   # ancestors are positive
                 total += _bce(logits[i, k].item(), t)
                 count += 1
-    got = hierarchical_bce(logits, target, mask, ts.ancestors)
+    got = hierarchical_bce(logits, target, mask, ts.ancestors, certain_cells=rule)
     assert got.item() == pytest.approx(total / count, rel=1e-6)
-    module = HierarchicalBCELoss(ts.ancestors)
+    module = HierarchicalBCELoss(ts.ancestors, certain_cells=rule)
     assert module(logits, target, mask).item() == pytest.approx(got.item())
     (grad,) = torch.autograd.grad(got, logits)
     person = ts.names.index("person")
-    assert grad[0, person] < 0 and grad[1, person] == 0    # positive under b, masked under c
+    assert grad[0, person] < 0                               # labeled ancestor under b
+    # unlabeled ancestor under c: masked when strict, a certain positive otherwise
+    assert grad[1, person] == 0 if rule == "none" else grad[1, person] < 0
 
 
 def test_hierarchical_bce_ignore_rows_count_nothing():

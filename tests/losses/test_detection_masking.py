@@ -10,9 +10,11 @@ import supertax
 from losses import (BACKGROUND, IGNORE, DetectionLoss, DetectionLossConfig, focal_loss,
                     masked_detection_loss)
 from losses.box import huber
+from tests.losses.reference import cell_counts
 from tests.paths import DRIVING
 
-CFG = DetectionLossConfig()          # effdet defaults: alpha .25, gamma 1.5, delta .1, weight 50
+# effdet defaults (alpha .25, gamma 1.5, delta .1, weight 50) with strict column masking
+CFG = DetectionLossConfig(certain_cells="none")
 
 
 def _flat(batch):
@@ -35,7 +37,7 @@ def _naive_loss(cls_logits, box_pred, cls_targets, box_targets, num_positives, c
             if c == IGNORE:
                 continue
             for k in range(K):
-                valid[b, a, k] = mask_list[b][k]
+                valid[b, a, k] = cell_counts(cfg.certain_cells, c, k, mask_list[b], ancestors)
                 targets[b, a, k] = 1.0 if c >= 0 and ancestors[c, k] else 0.0
     cell = focal_loss(cls_logits, torch.from_numpy(targets), cfg.alpha, cfg.gamma,
                       cfg.label_smoothing)
@@ -51,12 +53,13 @@ def _naive_loss(cls_logits, box_pred, cls_targets, box_targets, num_positives, c
     return class_loss + cfg.box_loss_weight * box_loss, class_loss, box_loss
 
 
-def test_fused_loss_matches_naive_reference_with_all_extras(batch):
+@pytest.mark.parametrize("rule", ["none", "positives", "rows", "all"])
+def test_fused_loss_matches_naive_reference_with_all_extras(batch, rule):
     cls_logits, box_pred, cls_targets, box_targets, num_pos = _flat(batch)
     ts = supertax.load([DRIVING])
-    class_mask = torch.from_numpy(ts.masks[[1, 2]])            # customer_b, customer_c
+    class_mask = torch.from_numpy(ts.masks[[0, 2]])            # customer_a, customer_c
     box_weights = torch.rand(cls_targets.shape, generator=torch.Generator().manual_seed(1)) + 0.5
-    cfg = DetectionLossConfig(label_smoothing=0.1)
+    cfg = DetectionLossConfig(label_smoothing=0.1, certain_cells=rule)
     ours = masked_detection_loss(cls_logits, box_pred, cls_targets, box_targets, num_pos, cfg,
                                  class_mask=class_mask, ancestors=ts.ancestors,
                                  box_weights=box_weights)
@@ -87,7 +90,8 @@ def test_hand_computed_one_anchor_three_classes():
     #  = .015; err 0 -> 0. Sum .01625, weight 2 -> .0325, / (4 N = 8) = .0040625
     logits = torch.tensor([[[0.0, math.log(3), -math.log(3)]]], requires_grad=True)
     box_pred = torch.tensor([[[0.15, 0.5, -0.1, 0.05]]], requires_grad=True)
-    cfg = DetectionLossConfig(alpha=0.25, gamma=2.0, delta=0.1, box_loss_weight=50.0)
+    cfg = DetectionLossConfig(alpha=0.25, gamma=2.0, delta=0.1, box_loss_weight=50.0,
+                              certain_cells="none")
     out = masked_detection_loss(
         logits, box_pred, torch.tensor([[1]]), torch.tensor([[[0.1, 0.0, -0.3, 0.05]]]),
         torch.tensor([1.0]), cfg, class_mask=torch.tensor([[True, True, False]]),
@@ -101,6 +105,13 @@ def test_hand_computed_one_anchor_three_classes():
     assert grad[0, 0, 2].item() == 0.0                              # masked column
     # box: d/dpred = 50 * w * clamp(err, +-delta) / 8 = 50 * 2 * [.05, -, .1, 0] / 8
     torch.testing.assert_close(box_grad[0, 0], torch.tensor([0.625, 0.0, 1.25, 0.0]))
+    # With the default rule the unlabeled column 2 is an off-path negative of the class-1 box
+    # (flat taxonomy: every other class is off-path), so it counts.
+    default = masked_detection_loss(
+        logits, box_pred, torch.tensor([[1]]), torch.tensor([[[0.1, 0.0, -0.3, 0.05]]]),
+        torch.tensor([1.0]), DetectionLossConfig(gamma=2.0),
+        class_mask=torch.tensor([[True, True, False]]))
+    assert default["class_loss"].item() == pytest.approx(sum(cells) / 2, rel=1e-6)
 
 
 EXTREMES = [math.inf, -math.inf, math.nan, 1e38, -1e38, 3e4]

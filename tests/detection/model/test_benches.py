@@ -26,6 +26,8 @@ from detection.training.steps import to_device, train_step  # noqa: E402
 from detection.anchors.labeler import LabelerConfig  # noqa: E402
 from detection.model.build import ModelConfig, create_model  # noqa: E402
 from losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
+
+STRICT = DetectionLossConfig(certain_cells="none")   # the masking tests: labeled columns only
 from tests.factories import make_tiny_taxonomies  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,7 +80,7 @@ def seeded(fn, *args):
 
 def make_bench(taxset, model=None, **kwargs) -> TrainBench:
     return TrainBench(model if model is not None else fresh_model(),
-                      torch.as_tensor(taxset.ancestors), LabelerConfig(), DetectionLossConfig(),
+                      torch.as_tensor(taxset.ancestors), LabelerConfig(), STRICT,
                       **kwargs)
 
 
@@ -98,7 +100,7 @@ def test_loss_equals_masked_detection_loss_on_the_labelers_targets(batch, taxset
         cls_out, box_out = seeded(bench.model, batch["image"])
         expected = masked_detection_loss(
             levels_to_B_A_K(cls_out, K), levels_to_B_A_K(box_out, 4), t.cls_targets,
-            t.box_targets, t.num_positives, DetectionLossConfig(), class_mask=batch["label_mask"],
+            t.box_targets, t.num_positives, STRICT, class_mask=batch["label_mask"],
             ancestors=torch.as_tensor(taxset.ancestors), box_weights=t.box_weights)
     assert t.cls_targets.shape == (4, ANCHORS) and (t.num_positives > 0).all()
     for key in ("loss", "class_loss", "box_loss"):
@@ -185,6 +187,11 @@ def test_masked_class_gets_zero_gradient_from_masked_samples(batch, taxset):
     w, b = class_head_grads(bench, masked)
     assert torch.count_nonzero(w[:, PERSON]) == 0 and torch.count_nonzero(b[:, PERSON]) == 0
     assert w[:, PED_ADULT].abs().sum() > 0                 # other labeled columns still learn
+    # with the default rule the unlabeled root still trains where it is certain: positives
+    # above the pedestrian boxes, negatives at the other classes' boxes
+    bench.loss_cfg = DetectionLossConfig()
+    w, b = class_head_grads(bench, masked)
+    assert w[:, PERSON].abs().sum() > 0 and b[:, PERSON].abs().sum() > 0
 
 
 def test_partly_masked_column_gets_exactly_the_gradient_of_its_labeled_samples(batch, taxset):
@@ -199,7 +206,7 @@ def test_partly_masked_column_gets_exactly_the_gradient_of_its_labeled_samples(b
 
     def grad_of_column(logits: torch.Tensor, class_mask: torch.Tensor) -> torch.Tensor:
         loss = masked_detection_loss(logits, box, t.cls_targets, t.box_targets, t.num_positives,
-                                     DetectionLossConfig(), class_mask=class_mask,
+                                     STRICT, class_mask=class_mask,
                                      ancestors=torch.as_tensor(taxset.ancestors),
                                      box_weights=t.box_weights)["class_loss"]
         (g,) = torch.autograd.grad(loss, conv.weight, retain_graph=True)

@@ -1,0 +1,121 @@
+"""The cell plan: what every cell of a ``[B, A, K]`` logit block trains toward, kept sparse.
+
+Almost every anchor is background, so the fused focal loss (``losses.fused_focal``) needs:
+a per-cell weight for the dense negative pass (``[B, 1, K]``, or ``[B, A, K]`` with
+pseudo-labels), the few assigned anchors' rows with their targets and weights, and the few
+pseudo-positive cells on background anchors. ``plan_cells`` builds that from the anchor
+targets, the taxonomy mask and the ``certain_cells`` rule, and can count the supervision
+each class gets (``COVERAGE_KINDS``) for the coverage report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from losses.certain_cells import background_weights, positive_row_weights
+from losses.hierarchy import expand_targets
+from losses.loss_config import PseudoLabelConfig
+from losses.pseudo_labels import pseudo_cells, unknown_cells
+from losses.targets import BACKGROUND, IGNORE
+
+COVERAGE_KINDS = ("positive", "ancestor_positive", "negative", "pseudo")
+
+
+@dataclass
+class CellPlan:
+    """Sparse targets and weights of one ``[B, A, K]`` block (P assigned anchors).
+
+    ``negative_weight``: None (every cell counts) or ``[B, 1, K]`` / ``[B, A, K]`` float;
+    ``index``: the assigned anchors (b, a); ``row_targets [P, K]`` 0/1 float;
+    ``row_weights [P, K]`` float or None; ``extra``: (b, a, k) of pseudo-positive cells on
+    background anchors, weighted ``extra_weight``; ``ignored``: (b, a) of IGNORE anchors;
+    ``coverage [B, 4, K]`` counts per ``COVERAGE_KINDS`` when asked for.
+    """
+
+    negative_weight: Tensor | None
+    index: tuple[Tensor, Tensor]
+    row_targets: Tensor
+    row_weights: Tensor | None
+    extra: tuple[Tensor, Tensor, Tensor] | None
+    extra_weight: float
+    ignored: tuple[Tensor, Tensor]
+    coverage: Tensor | None = None
+
+    def dense_weight(self, shape: torch.Size) -> Tensor:
+        """Every cell's weight, ``[B, A, K]`` float (for the rare non-finite-logit path)."""
+        w = torch.ones(shape) if self.negative_weight is None else self.negative_weight
+        w = w.expand(shape).clone()
+        if self.row_weights is not None:
+            w[self.index] = self.row_weights
+        if self.extra is not None:
+            w[self.extra] = self.extra_weight
+        w[self.ignored] = 0.0
+        return w
+
+
+def plan_cells(cls_targets: Tensor, num_classes: int, class_mask: Tensor | None = None,
+               ancestors: Tensor | None = None, certain_cells: str = "none",
+               teacher_probs: Tensor | None = None, pseudo: PseudoLabelConfig | None = None,
+               coverage: bool = False) -> CellPlan:
+    """The plan for ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE).
+
+    ``class_mask [B, K] bool`` (None: every column labeled, no masking), ``ancestors
+    [K, K] bool``, ``certain_cells`` one of ``CERTAIN_CELLS``; ``teacher_probs [B, A, K]``
+    with ``pseudo`` turn masked cells into pseudo-labels (ignored without a class mask).
+    """
+    index = (cls_targets >= 0).nonzero(as_tuple=True)
+    classes = cls_targets[index]
+    row_targets = expand_targets(classes, num_classes, ancestors)
+    ignored = (cls_targets == IGNORE).nonzero(as_tuple=True)
+    if class_mask is None:
+        plan = CellPlan(None, index, row_targets, None, None, 0.0, ignored)
+        if coverage:
+            full = torch.ones(cls_targets.shape[0], num_classes, dtype=torch.bool,
+                              device=cls_targets.device)
+            plan.coverage = _coverage(cls_targets, index, row_targets, row_targets >= 0, full,
+                                      None, None)
+        return plan
+    background = background_weights(class_mask, ancestors, certain_cells)
+    row_certain = positive_row_weights(classes, class_mask[index[0]], ancestors, certain_cells)
+    plan = CellPlan(background.unsqueeze(1).float(), index, row_targets, row_certain.float(),
+                    None, 0.0, ignored)
+    cells = None
+    if teacher_probs is not None and pseudo is not None:
+        unknown = unknown_cells(background, index, row_certain, cls_targets, IGNORE)
+        cells = pseudo_cells(teacher_probs, unknown, ancestors, pseudo)
+        _add_pseudo(plan, cells, cls_targets, pseudo.weight)
+    if coverage:
+        plan.coverage = _coverage(cls_targets, index, row_targets, row_certain, background,
+                                  class_mask, cells)
+    return plan
+
+
+def _add_pseudo(plan: CellPlan, cells, cls_targets: Tensor, weight: float) -> None:
+    """Fold the pseudo-labels into the plan: dense negatives, row cells, background positives."""
+    plan.negative_weight = plan.negative_weight + weight * cells.negative.float()
+    rows_pos, rows_neg = cells.positive[plan.index], cells.negative[plan.index]
+    plan.row_targets = torch.maximum(plan.row_targets, rows_pos.float())
+    plan.row_weights = plan.row_weights + weight * (rows_pos | rows_neg).float()
+    on_background = cells.positive & (cls_targets == BACKGROUND).unsqueeze(-1)
+    plan.extra = on_background.nonzero(as_tuple=True)
+    plan.extra_weight = weight
+
+
+def _coverage(cls_targets: Tensor, index, row_targets: Tensor, row_certain: Tensor,
+              background: Tensor, class_mask: Tensor | None, cells) -> Tensor:
+    """Per-sample supervision counts ``[B, 4, K]`` in ``COVERAGE_KINDS`` order."""
+    B, K = background.shape
+    out = torch.zeros(B, len(COVERAGE_KINDS), K, device=cls_targets.device)
+    positive = (row_targets > 0) & row_certain
+    out[:, 0].index_add_(0, index[0], positive.float())
+    if class_mask is not None:
+        out[:, 1].index_add_(0, index[0], (positive & ~class_mask[index[0]]).float())
+    n_background = (cls_targets == BACKGROUND).sum(1, keepdim=True).float()
+    out[:, 2] = n_background * background.float()
+    out[:, 2].index_add_(0, index[0], (row_certain & (row_targets == 0)).float())
+    if cells is not None:
+        out[:, 3] = (cells.positive | cells.negative).sum(1).float()
+    return out
