@@ -1,0 +1,70 @@
+"""The classifier network: a timm backbone chosen by name with a K-class layer.
+
+``create_classifier`` builds ``timm.create_model(name, pretrained=False, num_classes=K)``:
+nothing is ever downloaded. ``model.weights`` names a local file to start from (a timm or
+torchvision state dict, or a classifier checkpoint's ``model``), read by
+``detection.model.weights_file`` (``weights_only=True``: no code from the file runs). Its
+classifier layer is used when its shape fits K classes and kept fresh otherwise (an ImageNet
+file has 1000 classes); every other tensor must fit.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from detection.classification.config import ClassifierModelConfig
+from detection.model.weights_file import CheckpointError, load
+from detection.training.checkpoint import weights_misfit
+from supertax.diagnostics import did_you_mean
+from supertax.errors import ConfigError
+
+
+def create_classifier(cfg: ClassifierModelConfig, num_classes: int) -> nn.Module:
+    """The timm model ``cfg.name`` with ``num_classes`` outputs, its weights from
+    ``cfg.weights`` when given. ``ConfigError`` for a name timm does not know."""
+    names = timm.list_models()
+    if cfg.name not in names:
+        raise ConfigError(f"model.name {cfg.name!r}: not a timm model (timm.list_models() lists "
+                          f"them){did_you_mean(cfg.name, names)}")
+    model = timm.create_model(cfg.name, pretrained=False, num_classes=num_classes,
+                              drop_rate=cfg.drop_rate)
+    if cfg.weights:
+        load_weights_file(model, cfg.weights)
+    return model
+
+
+def classifier_keys(model: nn.Module) -> list[str]:
+    """State-dict keys of the model's classifier layer (e.g. ``fc.weight``, ``fc.bias``)."""
+    head = model.get_classifier()
+    prefix = next(f"{n}." for n, m in model.named_modules() if m is head)
+    return [prefix + name for name, _ in head.named_parameters()]
+
+
+def load_weights_file(model: nn.Module, path: str) -> list[str]:
+    """Load ``path`` into ``model``; returns the classifier keys kept fresh (shape differs or
+    absent). ``CheckpointError`` naming the file when any other tensor misfits."""
+    state = load(path, bare=True)
+    weights = state["model"] if isinstance(state.get("model"), dict) else state
+    wanted = model.state_dict()
+    head = classifier_keys(model)
+    fresh = [k for k in head if k not in weights or getattr(weights[k], "shape", None)
+             != wanted[k].shape]
+    usable = {k: v for k, v in weights.items() if k not in fresh}
+    misfit = weights_misfit({k: v for k, v in wanted.items() if k not in fresh}, usable)
+    if misfit:
+        raise CheckpointError(f"{path}: the weights do not fit timm model "
+                              f"{type(model).__name__}: {'; '.join(misfit)}")
+    model.load_state_dict({**wanted, **usable})
+    return fresh
+
+
+@torch.no_grad()
+def copy_class_rows(model: nn.Module, weights: dict, kept: list[tuple[str, int, int]]) -> None:
+    """Copy the classifier rows ``(class, old row, new row)`` of ``weights`` (a checkpoint's
+    state dict for other classes) into ``model``; other rows keep their values."""
+    params = dict(model.named_parameters())
+    for key in classifier_keys(model):
+        old, new = [i for _, i, _ in kept], [j for _, _, j in kept]
+        params[key][new] = weights[key][old].to(params[key].dtype)

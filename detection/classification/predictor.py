@@ -1,0 +1,122 @@
+"""Load a classifier checkpoint and score it on classification data (what
+``tools/evaluate_classifier.py`` runs).
+
+    model, taxset, cfg = load_classifier("runs/cls/last.pt")
+    result = evaluate_checkpoint("runs/cls/last.pt", ["taxonomies/driving"], split="val")
+    print(result.format_table())
+
+The checkpoint is read by ``detection.model.weights_file`` (``weights_only=True``, digest
+checked) and must be a classifier's (``checkpoint["task"] == "classification"``). The data is
+read from the taxonomies given (their ``data:`` classification entries) and split as the run
+split it (the checkpoint's ``split`` config): ``split="val"`` scores the images the run held
+out. Only the checkpoint's taxonomies are scored (a task-centric classifier is scored on its
+own customer); the OOD set is every ``maps_to: null`` image of all the taxonomies read, plus any
+``ood_folders``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import supertax
+from datasets.classification_data import (IMAGE_SUFFIXES, OOD, ClassificationSample,
+                                          load_classification)
+from datasets.classification_torch import ClassificationDataset
+from datasets.split import assign_split
+from detection.classification.config import ClassifierConfig
+from detection.classification.evaluation import (ClassifierEvaluation, evaluate_logits,
+                                                 predict_logits)
+from detection.classification.loaders import eval_loader
+from detection.classification.model import create_classifier
+from detection.classification.trainer import TASK
+from detection.prediction.predictor import REQUIRED_KEYS, _checkpoint_taxonomies, _weights
+from detection.training import checkpoint
+from detection.training.checkpoint import CheckpointError
+from detection.training.distributed import DistInfo, pick_device
+from supertax.errors import ConfigError, InputError, InputNotFoundError
+
+SPLITS = ("val", "train", "all")
+
+
+def load_classifier(path: str | Path, device: str = "cpu", use_ema: bool = True
+                    ) -> tuple[torch.nn.Module, supertax.TaxonomySet, ClassifierConfig]:
+    """``(model in eval mode on device, the checkpoint's taxonomies, its config)``; the EMA
+    weights when the checkpoint has them and ``use_ema``. ``CheckpointError`` naming the file
+    for anything but a readable classifier checkpoint."""
+    ckpt = checkpoint.load(path, required=REQUIRED_KEYS)
+    if ckpt.get("task") != TASK:
+        raise CheckpointError(f"{path}: not a classifier checkpoint (tools/train_classifier.py "
+                              "writes them; a detector's is scored by tools/evaluate.py)")
+    taxset = _checkpoint_taxonomies(ckpt, path)
+    checkpoint.check_taxonomy(ckpt, taxset, path)  # a tampered 'taxonomies' fails here
+    try:
+        cfg = ClassifierConfig.from_dict(ckpt["config"], where=f"{path}: config")
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
+    model = create_classifier(dataclasses.replace(cfg.model, weights=None), taxset.num_classes)
+    state, which = _weights(ckpt, use_ema, str(path))
+    misfit = checkpoint.weights_misfit(model, state)
+    if misfit:
+        raise CheckpointError(f"{path}: '{which}' weights do not fit {cfg.model.name} with "
+                              f"{taxset.num_classes} classes: {'; '.join(misfit)}")
+    model.load_state_dict(state)
+    try:
+        dev = pick_device(str(device), DistInfo())
+    except RuntimeError as exc:  # CUDA asked for but absent
+        raise ConfigError(str(exc)) from None
+    return model.to(dev).eval(), taxset, cfg
+
+
+def folder_images(folders: list[str], taxset: supertax.TaxonomySet) -> list[ClassificationSample]:
+    """Every image file below ``folders`` (sorted) as an OOD sample."""
+    out = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise InputNotFoundError(f"--ood {folder}: no such folder")
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        out += [ClassificationSample(-len(out) - i - 1, str(p), "", "", OOD,
+                                     np.zeros(taxset.num_classes, bool), source_file=str(folder))
+                for i, p in enumerate(files)]
+    return out
+
+
+def evaluate_checkpoint(path: str | Path, data: list[str], split: str = "val",
+                        super_name: str | None = None, ood_folders: list[str] = (),
+                        device: str = "cpu", batch_size: int = 64, workers: int = 0
+                        ) -> ClassifierEvaluation:
+    """Score the checkpoint ``path`` on the classification data of the taxonomies ``data``
+    (module docstring). The taxonomies read must have the checkpoint's super-taxonomy."""
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    model, own, cfg = load_classifier(path, device)
+    taxset = supertax.load(data, super_name=super_name or own.super.name)
+    if taxset.super.to_dict() != own.super.to_dict():
+        raise CheckpointError(f"{path}: trained for super-taxonomy classes {own.names}, the "
+                              f"taxonomies of {' '.join(data)} have {taxset.names}")
+    scored = [t.name for t in own.taxonomies if t.name in taxset.index]
+    changed = [t for t in scored if own.taxonomy(t).to_dict() != taxset.taxonomy(t).to_dict()]
+    if changed:
+        raise CheckpointError(f"{path}: taxonomies {', '.join(changed)} changed their labels since "
+                              f"the checkpoint was trained (as read from {' '.join(data)})")
+    if not scored:
+        raise ConfigError(f"{path}: none of its taxonomies ({', '.join(own.index)}) is among "
+                          f"those read from {' '.join(data)} ({', '.join(taxset.index)})")
+    loaded = load_classification(taxset, allow_unmapped=cfg.data.allow_unmapped)
+    train, val = assign_split([s for s in loaded.samples if s.taxonomy in scored], cfg.split)
+    samples = {"val": val, "train": train, "all": train + val}[split]
+    ood = loaded.ood + folder_images(list(ood_folders), taxset)
+    dev = next(model.parameters()).device
+    size = cfg.model.image_size
+
+    def logits(items: list) -> np.ndarray:
+        loader = eval_loader(ClassificationDataset(items, taxset, size), batch_size, workers)
+        return predict_logits(model, loader, dev, taxset.num_classes)
+
+    result = evaluate_logits(logits(samples), samples, logits(ood), own,
+                             own.masks.any(axis=0), cfg.loss.sigmoid, scored)
+    result.counts.update(split=split, checkpoint=str(path))
+    return result

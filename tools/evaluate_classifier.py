@@ -1,0 +1,90 @@
+"""Evaluate an image classifier: accuracy per taxonomy and class (top-1 .. top-5, in each
+customer's labels and in the super-taxonomy), a confusion matrix, calibration (ECE and a
+reliability diagram) and OOD rejection (max-softmax, max-logit and energy: AUROC, FPR at 95% TPR).
+
+    python tools/evaluate_classifier.py --checkpoint runs/cls/last.pt --data taxonomies/driving \\
+        --json runs/cls/eval.json --markdown runs/cls/eval.md --plots runs/cls
+
+The images are the classification data: entries of the taxonomies of --data, split as the run
+split them (--split val: the images it held out); only the checkpoint's own taxonomies are
+scored. The OOD images are those of labels with maps_to: null (never trained on), plus any
+--ood folder. Exit codes: 0 done, 1 bad input, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from datasets.files import check_outputs, write_atomic
+from supertax.errors import ConfigError, run_cli
+
+PLOTS = ("confusion.png", "reliability.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate_classifier.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a checkpoint of tools/train_classifier.py (last.pt or best.pt); its "
+                   "EMA weights are scored when it has them")
+    p.add_argument("--data", "--taxonomies", nargs="+", default=["taxonomies/driving"],
+                   metavar="PATH", help="taxonomy YAML files or folders whose classification "
+                   "data: entries are scored (default: taxonomies/driving)")
+    p.add_argument("--super-taxonomy", metavar="NAME",
+                   help="the super-taxonomy to read when the files hold several (default: the "
+                   "checkpoint's)")
+    p.add_argument("--split", choices=("val", "train", "all"), default="val",
+                   help="which images of the checkpoint's stable split to score (default: "
+                   "%(default)s)")
+    p.add_argument("--ood", nargs="+", default=[], metavar="DIR",
+                   help="more OOD images: every image file below these folders (default: only "
+                   "the maps_to: null images of the data)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="images per forward pass (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="data-loader processes (default: %(default)s)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
+    p.add_argument("--markdown", type=Path, metavar="OUT", help="write the tables as Markdown")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write confusion.png and reliability.png into DIR")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the outputs, score, print the tables, write the outputs."""
+    if args.batch_size < 1 or args.workers < 0:
+        raise ConfigError(f"--batch-size must be >= 1 and --workers >= 0, got "
+                          f"{args.batch_size}, {args.workers}")
+    outputs = {"--json": args.json, "--markdown": args.markdown}
+    if args.plots:
+        outputs.update({f"--plots ({name})": args.plots / name for name in PLOTS})
+    check_outputs(outputs, [args.checkpoint])
+    from detection.classification.plots import save_plots
+    from detection.classification.predictor import evaluate_checkpoint
+    result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.super_taxonomy,
+                                 args.ood, args.device, args.batch_size, args.workers)
+    print(result.format_table())
+    if args.json:
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+    if args.markdown:
+        write_atomic(args.markdown, result.to_markdown())
+    if args.plots:
+        save_plots(result, args.plots)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Train one image classifier across every customer's classification dataset of a taxonomy set.
+
+    python tools/train_classifier.py --taxonomies taxonomies/driving --output runs/cls \\
+        --model resnet18 --image-size 64 --loss softmax --batch-size 32 --steps 600
+    python tools/train_classifier.py --resume runs/cls/last.pt [--steps 1200]
+
+The taxonomies' ``data:`` entries ``classification: DIR`` (ImageFolder layout) or
+``classification_csv: FILE`` (file,label) are concatenated: labels map to super classes, each
+image carries its taxonomy's label mask, and the masked loss (``--loss softmax|bce|focal|
+hierarchical``) trains only what each customer labels; ``--no-taxonomy-mask`` trains the plain
+merge. Images of labels with ``maps_to: null`` are the OOD set (never trained on). Every option
+is also ``--section.field`` and may come from a YAML file given with ``--config``: defaults <
+the checkpoint's config (``--resume``) < the YAML file < flags.
+Exit codes: 0 done, 1 bad input or failed run, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detection.classification.config import CLASSIFIER  # no torch
+from detection.training.cli_options import parse_args, resolve, training_parser
+from supertax.errors import run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every option, grouped by config section (the detector's optim, run and split among
+    them)."""
+    return training_parser(
+        "train_classifier.py", __doc__, "%(prog)s [--config YAML] [--taxonomies PATH ...] "
+        "[--output DIR] [--loss {softmax,bce,focal,hierarchical}] [--resume CKPT] [options]",
+        CLASSIFIER)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv)
+    return run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config, train, print the summary. Bad input or a diverging run raises an
+    ``InputError``."""
+    from detection.classification.trainer import ClassifierTrainer
+    cfg = resolve(args, CLASSIFIER)
+    trainer = ClassifierTrainer(cfg)
+    state = trainer.fit()
+    print(trainer.summary())
+    print(json.dumps({"best_accuracy": state.best_ap, "steps": state.step,
+                      "output": cfg.run.output}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
