@@ -16,13 +16,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 import yaml
 
 import supertax
 from detection.training import checkpoint
 from detection.training.config import TrainConfig
 from detection.evaluation import EvalResult, evaluate
-from detection.prediction.predictor import load_predictor, predict_images
+from detection.model.benches import to_coco_results
+from detection.prediction.predictor import ground_truth_loader, load_predictor, predict_images
 from detection.training.trainer import Trainer
 
 VARIANTS = ("naive", "separate", "masked", "oracle")
@@ -62,6 +64,17 @@ def write_oracle_taxonomies(taxset: supertax.TaxonomySet, out: Path) -> Path:
     return out
 
 
+def recipe_config(recipe_yaml: str, taxonomies: list[str], steps: int, eval_every: int,
+                  seed: int, output: Path) -> TrainConfig:
+    """The recipe's options over the base: taxonomies, step budget, seed, output folder."""
+    tree = (yaml.safe_load(Path(recipe_yaml).read_text()) or {}) if recipe_yaml else {}
+    tree.setdefault("data", {})["taxonomies"] = taxonomies
+    tree.setdefault("optim", {})["steps"] = steps
+    tree.setdefault("run", {}).update(seed=seed, val_every=eval_every, output=str(output),
+                                      progress=False)
+    return TrainConfig.from_dict(tree, where=recipe_yaml or "base")
+
+
 def variant_config(base: TrainConfig, name: str, out: Path, oracle_dir: Path) -> TrainConfig:
     cfg = copy.deepcopy(base)
     cfg.run.output = str(out / name)
@@ -99,6 +112,26 @@ def score_checkpoint(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
                              image_size=cfg.model.image_size, batch_size=cfg.optim.batch_size,
                              progress=False)
     return evaluate(str(test_gt), results, taxset=taxset), params
+
+
+def score_both_ways(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
+                    cfg: TrainConfig) -> dict[str, EvalResult]:
+    """The checkpoint's EMA model scored on the test split twice from one forward pass per
+    batch: ``{"flat": plain decoding, "hierarchy": hierarchy-consistent decoding}``."""
+    predictor, _, _ = load_predictor(path, hierarchy_decoding=False)
+    loader = ground_truth_loader(test_gt, test_gt.parent / "images", taxset=taxset,
+                                 image_size=cfg.model.image_size,
+                                 batch_size=cfg.optim.batch_size)
+    ancestors = torch.as_tensor(taxset.ancestors)
+    results: dict[str, list[dict]] = {"flat": [], "hierarchy": []}
+    with torch.no_grad():
+        for batch in loader:
+            cls_out, box_out = predictor.model(batch["image"])
+            for mode, hierarchy in (("flat", None), ("hierarchy", ancestors)):
+                dets = predictor.decode(cls_out, box_out, batch["scale"], batch["orig_size"],
+                                        hierarchy)
+                results[mode] += to_coco_results(dets, batch["image_id"].tolist())
+    return {mode: evaluate(str(test_gt), res, taxset=taxset) for mode, res in results.items()}
 
 
 def run_variant(cfg: TrainConfig, name: str, test_gt: Path,

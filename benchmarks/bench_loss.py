@@ -8,6 +8,8 @@ respect to the per-level head outputs (so gradients reach the model's layout):
 - ours:    ``levels_to_B_A_K`` of both heads (flattening is timed) + ``masked_detection_loss``
            with flat targets (the labeler's output format), a class mask
            (~30 % of columns unlabeled) and per-anchor box weights.
+- strict:  ``ours`` with ``certain_cells="none"`` (labeled columns only): what the certain-cell
+           rules cost.
 - drop-in: ``losses.detection_loss`` with effdet's per-level lists (flattens targets too).
 
 The three run interleaved, after warm-up; medians of ``--repeats`` are printed.
@@ -29,7 +31,8 @@ from effdet.loss import loss_fn  # noqa: E402
 from losses import DetectionLossConfig, detection_loss, masked_detection_loss  # noqa: E402
 from losses.synthetic import LossBatch, effdet_loss_batch  # noqa: E402
 
-CFG = DetectionLossConfig()
+CFG = DetectionLossConfig()                            # certain cells on (the default rule)
+STRICT = DetectionLossConfig(certain_cells="none")     # labeled columns only
 
 
 def _effdet(b: LossBatch, extras: dict) -> None:
@@ -39,12 +42,16 @@ def _effdet(b: LossBatch, extras: dict) -> None:
     torch.autograd.grad(total, b.cls_outputs + b.box_outputs)
 
 
-def _ours(b: LossBatch, extras: dict) -> None:
+def _ours(b: LossBatch, extras: dict, cfg: DetectionLossConfig = CFG) -> None:
     cls_logits, box_pred = b.flat_outputs()
     out = masked_detection_loss(cls_logits, box_pred, *extras["flat_targets"], b.num_positives,
-                                CFG, class_mask=extras["class_mask"],
+                                cfg, class_mask=extras["class_mask"],
                                 box_weights=extras["box_weights"])
     torch.autograd.grad(out["loss"], b.cls_outputs + b.box_outputs)
+
+
+def _ours_strict(b: LossBatch, extras: dict) -> None:
+    _ours(b, extras, STRICT)
 
 
 def _dropin(b: LossBatch, extras: dict) -> None:
@@ -65,10 +72,10 @@ def _extras(b: LossBatch) -> dict:
 
 
 def run(batch: int, size: int, classes: int, repeats: int, warmup: int) -> dict[str, float]:
-    """Median seconds per fwd+bwd call for each of effdet / ours / drop-in."""
+    """Median seconds per fwd+bwd call for each of effdet / ours / strict / drop-in."""
     b = effdet_loss_batch(batch_size=batch, image_size=size, num_classes=classes, seed=0)
     extras = _extras(b)
-    fns = {"effdet": _effdet, "ours": _ours, "drop-in": _dropin}
+    fns = {"effdet": _effdet, "ours": _ours, "strict": _ours_strict, "drop-in": _dropin}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for name, fn in fns.items():

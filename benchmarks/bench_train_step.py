@@ -6,7 +6,11 @@ with its labeler (``bench_labeler=True``); ours is ``detection.model.benches.Tra
 labeling on the device, with taxonomy masks, ancestors and box weights on.
 Steps alternate between the two; the median is reported.
 
+With ``--pseudo``, a third step adds pseudo-labels (the teacher's no-grad forward) and is
+compared with our plain masked step.
+
     python benchmarks/bench_train_step.py [--image-size 512] [--batch-size 4] [--repeats 3]
+        [--channels-last] [--pseudo]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from detection.model.benches import TrainBench  # noqa: E402
 from detection.anchors.labeler import LabelerConfig  # noqa: E402
 from detection.model.build import ModelConfig, create_model  # noqa: E402
 from losses import DetectionLossConfig  # noqa: E402
+from losses.loss_config import PseudoLabelConfig  # noqa: E402
 from losses.targets import PADDING  # noqa: E402
 
 
@@ -58,9 +63,9 @@ def effdet_target(batch: dict) -> dict:
     return {"bbox": b[..., [1, 0, 3, 2]], "cls": cls}
 
 
-def step_time(bench, batch_arg, opt) -> float:
+def step_time(bench, batch_arg, opt, **kwargs) -> float:
     t0 = time.perf_counter()
-    out = bench(*batch_arg)
+    out = bench(*batch_arg, **kwargs)
     opt.zero_grad(set_to_none=True)
     out["loss"].backward()
     opt.step()
@@ -77,6 +82,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--channels-last", action="store_true",
                    help="our step in channels-last memory layout (run.channels_last)")
+    p.add_argument("--pseudo", action="store_true",
+                   help="also time our step with pseudo-labels (one extra no-grad teacher "
+                        "forward, class head only) against our plain masked step")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -93,21 +101,38 @@ def main() -> None:
     if args.channels_last:
         ours = ours.to(memory_format=torch.channels_last)
         ours_batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
-    times: dict[str, list[float]] = {"ours": [], "effdet": []}
+    steps = {"effdet": lambda: step_time(ref, (batch["image"], effdet_target(batch)), opt_ref),
+             "ours": lambda: step_time(ours, (ours_batch,), opt_ours)}
+    if args.pseudo:
+        steps["pseudo"] = pseudo_step(model, taxset, ours_batch, args.channels_last)
+    times: dict[str, list[float]] = {k: [] for k in steps}
     for i in range(args.repeats + 1):  # the first round warms up
-        t_ref = step_time(ref, (batch["image"], effdet_target(batch)), opt_ref)
-        t_ours = step_time(ours, (ours_batch,), opt_ours)
-        if i:
-            times["effdet"].append(t_ref)
-            times["ours"].append(t_ours)
+        for name, step in steps.items():
+            t = step()
+            if i:
+                times[name].append(t)
     med = {k: statistics.median(v) for k, v in times.items()}
     b = args.batch_size
     print(f"EfficientDet-D0 train step, {args.image_size}x{args.image_size}, batch {b}, "
           f"{args.boxes} boxes/image, K={taxset.num_classes}, {args.threads} threads, "
           f"median of {args.repeats}" + (", ours channels-last" if args.channels_last else ""))
-    for name in ("effdet", "ours"):
+    for name in steps:
         print(f"  {name:7s} {med[name] * 1000:9.1f} ms/step  {b / med[name]:6.2f} images/s")
     print(f"  ratio ours/effdet: {med['ours'] / med['effdet']:.3f}x (goal <= 1.02x)")
+    if args.pseudo:
+        print(f"  ratio pseudo/ours: {med['pseudo'] / med['ours']:.3f}x (goal <= 1.35x)")
+
+
+def pseudo_step(model, taxset: supertax.TaxonomySet, batch: dict, channels_last: bool):
+    """Our step with pseudo-labels from a teacher (an eval-mode copy, as the EMA model is)."""
+    bench = TrainBench(copy.deepcopy(model), torch.as_tensor(taxset.ancestors), LabelerConfig(),
+                       DetectionLossConfig(), pseudo=PseudoLabelConfig(enabled=True))
+    teacher = copy.deepcopy(model).eval()
+    if channels_last:
+        bench = bench.to(memory_format=torch.channels_last)
+        teacher = teacher.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(bench.parameters(), lr=1e-4)
+    return lambda: step_time(bench, (batch,), opt, teacher=teacher)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 # benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supertax  # noqa: E402
-from benchmarks.ablation import score_checkpoint, write_oracle_taxonomies  # noqa: E402
+from benchmarks.ablation import (recipe_config, score_checkpoint,  # noqa: E402
+                                 write_oracle_taxonomies)
 from datasets.demo import DemoConfig, generate_demo  # noqa: E402
 from datasets.files import write_atomic  # noqa: E402
 from detection.training.config import TrainConfig  # noqa: E402
@@ -54,17 +53,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--finished-only", action="store_true",
                    help="train nothing: table and plot of the runs already finished")
     return p.parse_args(argv)
-
-
-def recipe_config(recipe_yaml: str, taxonomies: list[str], steps: int, eval_every: int,
-                  seed: int, output: Path) -> TrainConfig:
-    """The recipe's options over the base: taxonomies, step budget, seed, output folder."""
-    tree = (yaml.safe_load(Path(recipe_yaml).read_text()) or {}) if recipe_yaml else {}
-    tree.setdefault("data", {})["taxonomies"] = taxonomies
-    tree.setdefault("optim", {})["steps"] = steps
-    tree.setdefault("run", {}).update(seed=seed, val_every=eval_every, output=str(output),
-                                      progress=False)
-    return TrainConfig.from_dict(tree, where=recipe_yaml or "base")
 
 
 def finished(cfg: TrainConfig) -> list[dict]:

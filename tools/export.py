@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input side in pixels, a multiple of 128 (default: the checkpoint's)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                    help=f"ONNX opset version (default: {DEFAULT_OPSET})")
+    p.add_argument("--hierarchy-decoding", action=argparse.BooleanOptionalAction, default=None,
+                   help="write the hierarchy among the outputs into the label map, so the "
+                   "post-processing scores each parent output as the max over its descendant "
+                   "outputs (default: on when the super-taxonomy has any parent)")
     return p
 
 
@@ -80,19 +84,31 @@ def verify(exported, out: Path, labels: Path) -> float:
     return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
 
 
+def hierarchy_summary(exported) -> str:
+    """``"on: person = max(person, pedestrian_adult, ...)"`` per parent output, or ``"off"``
+    (also when no output is a parent of another, e.g. a customer's leaf classes)."""
+    groups = exported.post.hierarchy
+    if not groups:
+        return "off"
+    names = ["/".join(labels) for labels in exported.outputs.labels]
+    return "on: " + "; ".join(f"{names[g[0]]} = max({', '.join(names[i] for i in g)})"
+                              for g in groups)
+
+
 def run(args: argparse.Namespace) -> int:
     check_args(args)
     from datasets.files import check_outputs
     from detection.export.exporter import build_export, label_map_path, write_export
     check_outputs({"--out": args.out, "label map": label_map_path(args.out)}, [args.checkpoint])
-    exported = build_export(args.checkpoint, customer=args.customer, image_size=args.image_size)
+    exported = build_export(args.checkpoint, customer=args.customer, image_size=args.image_size,
+                            hierarchy_decoding=args.hierarchy_decoding)
     out, labels = write_export(exported, args.out, args.format, args.opset)
     diff = verify(exported, out, labels)
     o = exported.outputs
     what = f"customer {o.customer}" if o.customer else "all super-taxonomy classes"
     print(f"wrote {out} ({args.format}, {exported.config.model.name} at {exported.image_size} px, "
           f"{len(o.columns)} class outputs: {what}; max |exported - eager| = {diff:.2g})")
-    print(f"wrote {labels}")
+    print(f"wrote {labels} (hierarchy-consistent decoding: {hierarchy_summary(exported)})")
     if o.not_predicted:
         print(f"not predicted (maps_to: null): {', '.join(o.not_predicted)}")
     return 0

@@ -3,7 +3,8 @@
     python tools/predict.py --checkpoint CKPT (--images DIR | --image-list FILE | GLOB ...)
         [--customer NAME [--categories JSON]] [--score-threshold X] [--thresholds YAML]
         [--out OUT.json] [--format coco|results] [--draw DIR] [--batch-size N]
-        [--device D] [--workers N] [--no-ema] [--taxonomies PATH ...]
+        [--device D] [--workers N] [--no-ema] [--[no-]hierarchy-decoding]
+        [--taxonomies PATH ...]
 
 Image sizes are read from the files (EXIF orientation applied, like training); unreadable
 images are skipped with a counted warning. Boxes are in original pixels. ``coco`` writes a
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "%(default)s)")
     run.add_argument("--no-ema", action="store_true",
                      help="use the raw weights, not the EMA's (default: EMA when saved)")
+    run.add_argument("--hierarchy-decoding", action=argparse.BooleanOptionalAction,
+                     default=None, help="score each parent class as the max over its "
+                     "descendants before NMS (a child's detection is also its ancestors'; "
+                     "default: on when the super-taxonomy has any parent)")
     return p
 
 
@@ -151,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(outputs, [p for p in inputs if p] + (taxonomy_inputs(taxset) if taxset else []))
     thresholds = read_thresholds(args.thresholds) if args.thresholds else None
     predictor, taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
-                                            device=args.device, taxset=taxset)
+                                            device=args.device, taxset=taxset,
+                                            hierarchy_decoding=args.hierarchy_decoding)
     space = label_space(args, taxset)
     check_thresholds(thresholds, space, args.thresholds)
     images = read_images(names, base, workers=max(1, args.workers))

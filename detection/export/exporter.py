@@ -10,6 +10,12 @@ anchors for that size). With ``customer`` the class head is sliced to that custo
 (``detection.export.sliced_head``). The graph is ``ExportNet`` (normalisation + network +
 per-anchor box decoding); detections come from ``detection.export.postprocess`` (top-k + NMS
 in NumPy). The label map (``label_map``) says what the inputs and outputs are.
+
+``hierarchy_decoding`` (None = auto: on when the super-taxonomy has a parent) writes the
+hierarchy among the exported outputs into the label map's ``postprocess.hierarchy``: the
+post-processing then scores each parent output as the max over its descendant outputs, as
+``load_predictor`` does. A sliced head knows only its own outputs: a customer's parent output
+takes the max over the customer's descendant outputs only.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from datasets.coco_io import DatasetError, load_json
 from datasets.files import write_atomic
 from datasets.transforms import PAD_FILL
 from detection.export.export_net import ExportNet
-from detection.export.postprocess import PostprocessConfig
+from detection.export.postprocess import PostprocessConfig, hierarchy_problem
 from detection.export.sliced_head import (HeadOutputs, customer_outputs, full_outputs,
                                           slice_class_head)
 from detection.model.build import create_model
+from detection.prediction.hierarchy import hierarchy_groups, resolve_hierarchy_decoding
 from detection.prediction.predictor import load_predictor
 from detection.training.config import TrainConfig
 from supertax import TaxonomySet
@@ -56,6 +63,7 @@ class Exported:
     taxset: TaxonomySet
     config: TrainConfig
     checkpoint: str
+    post: PostprocessConfig = PostprocessConfig()
 
     @property
     def image_size(self) -> int:
@@ -72,10 +80,22 @@ def resized_model(model: torch.nn.Module, cfg: TrainConfig, taxset: TaxonomySet,
     return resized.eval()
 
 
+def output_hierarchy(columns: tuple[int, ...], ancestors: np.ndarray
+                     ) -> tuple[tuple[int, ...], ...]:
+    """``PostprocessConfig.hierarchy`` for outputs ``columns`` (output i = column
+    ``columns[i]``; ``ancestors`` [K, K]): per output with descendant outputs, (output, its
+    descendant outputs...)."""
+    sub = np.asarray(ancestors, dtype=bool)[np.ix_(list(columns), list(columns))]
+    return tuple((i, *[j for j in group if j != i]) for i, group in hierarchy_groups(sub))
+
+
 def build_export(checkpoint: str | Path, customer: str | None = None,
-                 image_size: int | None = None) -> Exported:
-    """The checkpoint's predict network as an ``ExportNet`` (module docstring), on the CPU."""
-    bench, taxset, cfg = load_predictor(checkpoint, use_ema=True, device="cpu")
+                 image_size: int | None = None, hierarchy_decoding: bool | None = None
+                 ) -> Exported:
+    """The checkpoint's predict network as an ``ExportNet`` (module docstring), on the CPU;
+    ``hierarchy_decoding`` None = auto (on for a super-taxonomy with a parent)."""
+    bench, taxset, cfg = load_predictor(checkpoint, use_ema=True, device="cpu",
+                                        hierarchy_decoding=False)
     model = bench.model
     if image_size is not None and image_size != cfg.model.image_size:
         model = resized_model(model, cfg, taxset, image_size)
@@ -83,7 +103,10 @@ def build_export(checkpoint: str | Path, customer: str | None = None,
     if customer:
         model = slice_class_head(model, outputs.columns)
     net = ExportNet(model.eval(), len(outputs.columns)).eval()
-    return Exported(net, outputs, taxset, cfg, str(checkpoint))
+    on = resolve_hierarchy_decoding(hierarchy_decoding, taxset)
+    post = PostprocessConfig(hierarchy=output_hierarchy(outputs.columns, taxset.ancestors)
+                             if on else ())
+    return Exported(net, outputs, taxset, cfg, str(checkpoint), post)
 
 
 def example_input(image_size: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
@@ -123,8 +146,10 @@ def label_map_path(model_path: str | Path) -> Path:
 
 
 def label_map(exported: Exported, model_file: str, fmt: str,
-              post: PostprocessConfig = PostprocessConfig()) -> dict:
-    """What the exported file's input and outputs are (JSON-ready)."""
+              post: PostprocessConfig | None = None) -> dict:
+    """What the exported file's input and outputs are (JSON-ready); ``post`` default: the
+    export's own (``exported.post``)."""
+    post = exported.post if post is None else post
     o, S = exported.outputs, exported.image_size
     A = int(exported.net.anchors.shape[0])
     sup = exported.taxset.names
@@ -185,4 +210,8 @@ def read_label_map(path: str | Path) -> dict:
     shape = data["input"].get("shape") if isinstance(data["input"], dict) else None
     if not (isinstance(shape, list) and len(shape) == 4 and isinstance(shape[2], int)):
         raise LabelMapError(f"{path}: label map 'input' has no shape [B, 3, S, S]")
+    outputs = len(data["classes"]) if isinstance(data["classes"], list) else 0
+    problem = hierarchy_problem(post.get("hierarchy", []), outputs)
+    if problem:
+        raise LabelMapError(f"{path}: label map 'postprocess.hierarchy' {problem}")
     return data

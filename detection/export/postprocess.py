@@ -5,6 +5,9 @@ after the network (``detection.model.benches.PredictBench``), outside the graph.
 
 Per image, with ``boxes`` [A, 4] and ``class_logits`` [A, K] from ``ExportNet``:
 
+0. with ``hierarchy`` (hierarchy-consistent decoding, written by the exporter when on): each
+   parent output's logit becomes the max over itself and its descendant outputs
+   (``apply_hierarchy``; ``detection.prediction.hierarchy`` does the same in torch);
 1. the ``max_detection_points`` (default 5000) highest logits over all A x K (anchor, output)
    pairs;
 2. their boxes clipped to the resized image (original size x ``scale``, model-input pixels);
@@ -14,7 +17,7 @@ Per image, with ``boxes`` [A, 4] and ``class_logits`` [A, K] from ``ExportNet``:
    with score > ``score_threshold`` returned.
 
 Only NumPy is needed, so a deployment can run the ONNX file with onnxruntime and this module
-(or a port of its ~60 lines) without torch.
+(or a port of its ~80 lines) without torch.
 """
 
 from __future__ import annotations
@@ -26,15 +29,49 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """effdet's and ``PredictBench``'s defaults."""
+    """effdet's and ``PredictBench``'s defaults. ``hierarchy``: one tuple per parent output,
+    the parent first, then its descendant outputs; the parent's logit becomes the max over the
+    tuple (empty: no hierarchy-consistent decoding)."""
 
     max_detection_points: int = 5000
     max_det_per_image: int = 100
     iou_threshold: float = 0.5
     score_threshold: float = 0.001
+    hierarchy: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self) -> None:  # lists from a label map's JSON -> tuples
+        object.__setattr__(self, "hierarchy", tuple(tuple(g) for g in self.hierarchy))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["hierarchy"] = [list(g) for g in self.hierarchy]
+        return out
+
+
+def hierarchy_problem(hierarchy: object, num_outputs: int) -> str | None:
+    """Why ``hierarchy`` (a label map's ``postprocess.hierarchy``) is not a list of lists of
+    two or more distinct output indices in ``0 .. num_outputs - 1``; None when it is."""
+    if not isinstance(hierarchy, (list, tuple)):
+        return f"must be a list, got {type(hierarchy).__name__}"
+    for group in hierarchy:
+        ok = (isinstance(group, (list, tuple)) and len(group) >= 2
+              and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < num_outputs
+                      for i in group) and len(set(group)) == len(group))
+        if not ok:
+            return (f"entry {group!r} is not a list of 2 or more distinct output indices in "
+                    f"0..{num_outputs - 1} (a parent, then its descendants)")
+    return None
+
+
+def apply_hierarchy(logits: np.ndarray, hierarchy: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """logits [A, K] -> [A, K]: each group's first (parent) column replaced by the max over the
+    group's columns (itself and its descendants); the other columns unchanged."""
+    if not hierarchy:
+        return logits
+    out = logits.copy()
+    for group in hierarchy:
+        out[:, group[0]] = logits[:, list(group)].max(axis=1)
+    return out
 
 
 @dataclass
@@ -96,12 +133,13 @@ def detect(boxes: np.ndarray, class_logits: np.ndarray, scale: float,
     """One image's detections (module docstring). ``boxes`` [A, 4] model-input pixels;
     ``class_logits`` [A, K]; ``scale``: model-input pixels per original pixel; ``orig_size``:
     (height, width) of the original image."""
-    anchor, cls = top_candidates(np.asarray(class_logits, np.float32), cfg.max_detection_points)
+    class_logits = apply_hierarchy(np.asarray(class_logits, np.float32), cfg.hierarchy)
+    anchor, cls = top_candidates(class_logits, cfg.max_detection_points)
     img_scale = np.float32(1.0) / np.float32(scale)
     limit = np.array([orig_size[1], orig_size[0]], np.float32) / img_scale
     cand = np.minimum(np.maximum(np.asarray(boxes, np.float32)[anchor], np.float32(0)),
                       np.concatenate([limit, limit]))
-    scores = sigmoid(np.asarray(class_logits, np.float32)[anchor, cls])
+    scores = sigmoid(class_logits[anchor, cls])
     keep = per_class_nms(cand, scores, cls, cfg.iou_threshold, cfg.max_det_per_image)
     keep = keep[scores[keep] > cfg.score_threshold]
     return ImageDetections(cand[keep] * img_scale, scores[keep], cls[keep].astype(np.int64))

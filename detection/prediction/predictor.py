@@ -1,11 +1,15 @@
 """Predict with a training checkpoint: rebuild the model, load its (EMA) weights, run images.
 
-    predictor, taxset, cfg = load_predictor("runs/exp/best.pt")
+    predictor, taxset, cfg = load_predictor("runs/exp/best.pt")   # hierarchy_decoding=None: auto
     results = predict_images(predictor, "data/demo/test/annotations.json", "data/demo/test/images",
                              taxset=taxset, image_size=cfg.model.image_size)
 
 ``results`` is a COCO results list: the ground truth's image ids,
 ``category_id`` = super-taxonomy column + 1, boxes in original image pixels.
+
+Hierarchy-consistent decoding (``detection.prediction.hierarchy``) scores each parent column
+as the max over its descendants before NMS; ``hierarchy_decoding`` None (auto) turns it on
+for a super-taxonomy with any parent. ``set_hierarchy_decoding`` switches a loaded predictor.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from detection.training.config import TrainConfig
 from detection.training.distributed import DistInfo, pick_device
 from detection.training.steps import predict
 from detection.model.build import create_model
+from detection.prediction.hierarchy import set_hierarchy_decoding
 from supertax import TaxonomySet
 from supertax.errors import ConfigError, InputError
 
@@ -64,13 +69,16 @@ def _checkpoint_taxonomies(ckpt: dict, source: str | Path) -> TaxonomySet:
 
 
 def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
-                   device: str | torch.device = "cpu", taxset: TaxonomySet | None = None
+                   device: str | torch.device = "cpu", taxset: TaxonomySet | None = None,
+                   hierarchy_decoding: bool | None = None
                    ) -> tuple[PredictBench, TaxonomySet, TrainConfig]:
     """Rebuild the checkpoint's model: ``(PredictBench in eval mode, taxonomies, config)``.
 
     Taxonomies come from the checkpoint unless ``taxset`` is given, which must then hash
     like the checkpoint's (``CheckpointError`` listing the differences otherwise).
     ``use_ema``: the EMA weights when the checkpoint has them, else the raw model's.
+    ``hierarchy_decoding``: parents scored as the max over their descendants before NMS;
+    None (auto) = on iff the super-taxonomy has a parent (``predictor.hierarchy`` tells).
     """
     # read without running code from the file, its digest checked (detection.training.checkpoint)
     ckpt = checkpoint.load(ckpt_path, required=REQUIRED_KEYS)
@@ -95,7 +103,9 @@ def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
         device = pick_device(str(device), DistInfo())
     except RuntimeError as exc:  # CUDA asked for but absent
         raise ConfigError(str(exc)) from None
-    return PredictBench(model).to(device).eval(), taxset, cfg
+    predictor = PredictBench(model).to(device).eval()
+    set_hierarchy_decoding(predictor, taxset, hierarchy_decoding)
+    return predictor, taxset, cfg
 
 
 def image_samples(images: list[dict], files: list[str], taxset: TaxonomySet) -> list[Sample]:
@@ -111,26 +121,38 @@ def image_samples(images: list[dict], files: list[str], taxset: TaxonomySet) -> 
     return out
 
 
+def ground_truth_loader(gt_coco: dict | str | Path, images_dir: str | Path | None = None, *,
+                        taxset: TaxonomySet, image_size: int, batch_size: int = 8,
+                        workers: int = 0) -> DataLoader | None:
+    """A loader of the ground truth's images, resized like validation; None if it has none.
+
+    The image records are checked and their files resolved by ``datasets.images``
+    (``read_ground_truth``, ``image_files``: ``images_dir``, default the ground-truth file's
+    folder)."""
+    raw, base, source = read_ground_truth(gt_coco, images_dir)
+    images = raw["images"]
+    if not images:
+        return None
+    samples = image_samples(images, image_files(images, base, source), taxset)
+    transform = eval_transform(AugmentConfig(image_size=image_size))
+    dataset = DetectionDataset(samples, taxset, transform)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                      collate_fn=collate)
+
+
 def predict_images(predictor: PredictBench, gt_coco: dict | str | Path,
                    images_dir: str | Path | None = None, *, taxset: TaxonomySet, image_size: int,
                    batch_size: int = 8, workers: int = 0, progress: bool = True) -> list[dict]:
     """COCO results for every image of the ground truth ``gt_coco`` (a dict or a file).
 
-    The image records are checked and their files resolved by ``datasets.images``
-    (``read_ground_truth``, ``image_files``: ``images_dir``, default the ground-truth file's
-    folder); images are loaded and resized like validation (``eval_transform``), predicted in
-    batches with a tqdm bar; boxes map back to original pixels. An image whose decoded size
-    differs from its record's ``width``/``height`` is an error naming it.
+    Images come from ``ground_truth_loader``, resized like validation (``eval_transform``),
+    predicted in batches with a tqdm bar; boxes map back to original pixels. An image whose
+    decoded size differs from its record's ``width``/``height`` is an error naming it.
     """
-    raw, base, source = read_ground_truth(gt_coco, images_dir)
-    images = raw["images"]
-    if not images:
+    loader = ground_truth_loader(gt_coco, images_dir, taxset=taxset, image_size=image_size,
+                                 batch_size=batch_size, workers=workers)
+    if loader is None:
         return []
-    samples = image_samples(images, image_files(images, base, source), taxset)
-    transform = eval_transform(AugmentConfig(image_size=image_size))
-    dataset = DetectionDataset(samples, taxset, transform)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate)
     device = next(predictor.parameters()).device
-    with tqdm(total=len(samples), unit="img", desc="predict", disable=not progress) as bar:
+    with tqdm(total=len(loader.dataset), unit="img", desc="predict", disable=not progress) as bar:
         return predict(predictor, loader, device, on_batch=bar.update)

@@ -38,11 +38,13 @@ def batch():
 
 @pytest.fixture(scope="module")
 def exported(confident_ckpt, tmp_path_factory):
-    """{(customer, format): ExportedModel} and {customer: Exported}."""
+    """{(customer, format): ExportedModel} and {customer: Exported}, without hierarchy-consistent
+    decoding: its parent/child score ties are ordered arbitrarily by torch's top-k and NMS
+    (tests/detection/export/test_export_hierarchy.py covers it)."""
     out = tmp_path_factory.mktemp("exports")
     models, nets = {}, {}
     for customer in CUSTOMERS:
-        nets[customer] = build_export(confident_ckpt, customer=customer)
+        nets[customer] = build_export(confident_ckpt, customer=customer, hierarchy_decoding=False)
         for fmt, suffix in FORMATS.items():
             path = out / f"{customer or 'full'}{suffix}"
             write_export(nets[customer], path, fmt)
@@ -53,7 +55,7 @@ def exported(confident_ckpt, tmp_path_factory):
 def checkpoint_detections(ckpt, batch, customer: str | None) -> list[Detections]:
     """The checkpoint's detections: ``PredictBench`` for the full head; for a customer, effdet's
     own post-processing on the full model's outputs at that customer's columns."""
-    predictor, taxset, _ = load_predictor(ckpt)
+    predictor, taxset, _ = load_predictor(ckpt, hierarchy_decoding=False)
     images, scales, sizes = (torch.from_numpy(a) for a in batch)
     x = normalize(images)
     if customer is None:

@@ -110,7 +110,7 @@ def test_predictions_are_in_original_pixels_like_effdet_predict_bench(ckpt, taxs
     cv2.imwrite(str(tmp_path / "wide.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     gt = {"images": [{"id": 7, "file_name": "wide.png", "width": 200, "height": 150}],
           "annotations": [], "categories": []}
-    predictor, _, _ = load_predictor(ckpt[0])
+    predictor, _, _ = load_predictor(ckpt[0], hierarchy_decoding=False)  # effdet has none
     ours = predict_images(predictor, gt, tmp_path, taxset=taxset, image_size=SIZE, progress=False)
 
     x, scale = _reference_input(rgb)

@@ -1,0 +1,213 @@
+"""The taxonomy ablation over seeds: mean ± std of mAP and per-class AP for every variant.
+
+    python benchmarks/seed_ablation.py --seeds 0 1 2 --steps 150 --output runs/ablation
+
+Variants (one recipe each in ``benchmarks/recipes/ablation/``, all the same model, data order
+and step budget): ``naive`` (plain merge), ``strict`` (labeled columns only), ``certain``
+(+ every certain cell, the default), ``pseudo`` (+ EMA pseudo-labels), ``separate`` (one head
+pair per taxonomy) and ``oracle`` (every object labeled). Each run is scored on the fully
+labeled test split of ``--demo-data`` twice from one forward pass: plain decoding and
+hierarchy-consistent decoding. Finished runs and their scores are reused (a run folder is
+``<variant>-<masked|full>-s<seed>``, as ``time_to_accuracy.py`` names them). Writes
+``seed_ablation.md``, ``seed_ablation.json`` and ``seed_ablation.png`` (error bars = std).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import supertax  # noqa: E402
+from benchmarks.ablation import (recipe_config, score_both_ways,  # noqa: E402
+                                 write_oracle_taxonomies)
+from datasets.demo import DemoConfig, generate_demo  # noqa: E402
+from datasets.files import write_atomic  # noqa: E402
+from detection.training import checkpoint  # noqa: E402
+from detection.training.trainer import Trainer  # noqa: E402
+
+RECIPES = Path(__file__).parent / "recipes" / "ablation"
+VARIANTS = {"naive": ("naive.yaml", "masked"), "strict": ("strict.yaml", "masked"),
+            "certain": ("certain.yaml", "masked"), "pseudo": ("pseudo.yaml", "masked"),
+            "separate": ("separate.yaml", "masked"), "oracle": ("base.yaml", "full")}
+MODES = ("flat", "hierarchy")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                   help="which variants (default: all six)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="training seeds (default: 0 1 2)")
+    p.add_argument("--steps", type=int, default=150, help="training steps (default: 150)")
+    p.add_argument("--taxonomies", nargs="+", default=["taxonomies/driving"],
+                   help="the customer taxonomies (default: taxonomies/driving)")
+    p.add_argument("--demo-data", default="data/ablation",
+                   help="folder whose test/ split scores the runs; generated with "
+                        "--test-images images if absent (default: data/ablation)")
+    p.add_argument("--test-images", type=int, default=500,
+                   help="test images when the demo data is generated (default: 500)")
+    p.add_argument("--output", default="runs/ablation", help="runs and tables (default: "
+                   "runs/ablation)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="train nothing: tables of the runs already finished")
+    return p.parse_args(argv)
+
+
+def trained(run_dir: Path, steps: int) -> bool:
+    last = run_dir / "last.pt"
+    return last.is_file() and checkpoint.load(last)["state"]["step"] >= steps
+
+
+def run_scores(run_dir: Path, cfg, test_gt: Path, taxset) -> dict:
+    """``{mode: {"AP": .., "AP50": .., "per_class": {class: AP}}}``, cached in the run."""
+    cache = run_dir / "seed_scores.json"
+    key = f"{test_gt.resolve()}:{test_gt.stat().st_size}"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached.get("test") == key:
+            return cached["scores"]
+    scores = {}
+    for mode, res in score_both_ways(run_dir / "last.pt", test_gt, taxset, cfg).items():
+        per_class = {c: v["AP"] for c, v in res.to_dict()["per_class"].items()}
+        scores[mode] = {"AP": res.stats["AP"], "AP50": res.stats["AP50"], "per_class": per_class}
+    write_atomic(cache, json.dumps({"test": key, "scores": scores}, indent=1))
+    return scores
+
+
+def collect(args: argparse.Namespace) -> dict:
+    """Train what is missing and score every run: ``{variant: {seed: scores}}``."""
+    out = Path(args.output)
+    taxset = supertax.load(args.taxonomies)
+    test_gt = Path(args.demo_data) / "test" / "annotations.json"
+    if not test_gt.is_file():
+        generate_demo(Path(args.demo_data), taxset, DemoConfig(test_images=args.test_images))
+    oracle = [str(write_oracle_taxonomies(taxset, out / "oracle_taxonomies"))]
+    runs: dict = {}
+    for seed in args.seeds:
+        for name in args.variants:
+            recipe, kind = VARIANTS[name]
+            run_dir = out / f"{name}-{kind}-s{seed}"
+            cfg = recipe_config(str(RECIPES / recipe), oracle if kind == "full" else
+                                args.taxonomies, args.steps, args.steps, seed, run_dir)
+            if not trained(run_dir, args.steps):
+                if args.finished_only:
+                    continue
+                print(f"== {run_dir.name} ==", flush=True)
+                cfg.run.overwrite = run_dir.exists()
+                Trainer(cfg).fit()
+            runs.setdefault(name, {})[seed] = run_scores(run_dir, cfg, test_gt, taxset)
+    return runs
+
+
+def summarize(runs: dict, classes: list[str]) -> dict:
+    """Mean and std over seeds of mAP, AP50 and per-class AP, per variant and decoding."""
+    out = {}
+    for name, by_seed in runs.items():
+        out[name] = {"seeds": sorted(by_seed)}
+        for mode in MODES:
+            vals = list(by_seed.values())
+
+            def stat(get):
+                x = np.array([get(v[mode]) for v in vals], dtype=float)
+                return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1
+                        else 0.0, "values": x.round(4).tolist()}
+            out[name][mode] = {"AP": stat(lambda v: v["AP"]), "AP50": stat(lambda v: v["AP50"]),
+                               "per_class": {c: stat(lambda v, c=c: v["per_class"].get(c) or 0.0)
+                                             for c in classes}}
+    return out
+
+
+def markdown(summary: dict, classes: list[str], mode: str) -> str:
+    """One table: a column per variant, rows per class, then mAP and AP50 (mean ± std)."""
+    names = list(summary)
+    lines = [f"| class ({mode} decoding) | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+
+    def cell(s):
+        return f"{s['mean']:.3f} ± {s['std']:.3f}"
+
+    for c in classes:
+        row = [cell(summary[n][mode]["per_class"][c]) for n in names]
+        lines.append(f"| {c} | " + " | ".join(row) + " |")
+    for key in ("AP", "AP50"):
+        label = "**mAP**" if key == "AP" else "AP50"
+        lines.append(f"| {label} | " + " | ".join(cell(summary[n][mode][key]) for n in names)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ratios(summary: dict, mode: str) -> list[str]:
+    """The headline ratios of the issue's targets, where the variants exist."""
+    m = {n: s[mode]["AP"]["mean"] for n, s in summary.items()}
+    out = []
+    if "certain" in m and "naive" in m:
+        out.append(f"certain / naive mAP = {m['certain'] / m['naive']:.3f}x (target >= 1.15x)")
+    masked = [n for n in ("strict", "certain", "pseudo") if n in m]
+    if masked and "oracle" in m:
+        best = max(masked, key=m.get)
+        out.append(f"best masked ({best}) / oracle mAP = {m[best] / m['oracle']:.3f}x "
+                   "(target >= 0.90x)")
+    return out
+
+
+def plot(summary: dict, classes: list[str], path: Path) -> None:
+    """Grouped bars with std error bars: per-class AP and mAP of every variant (both
+    decodings: hierarchy as the bar, plain as a tick)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = classes + ["mAP"]
+    x = np.arange(len(labels))
+    width = 0.8 / len(summary)
+    fig, ax = plt.subplots(figsize=(12, 4.8))
+    for i, (name, s) in enumerate(summary.items()):
+        pos = x + (i - (len(summary) - 1) / 2) * width
+        h = [s["hierarchy"]["per_class"][c] for c in classes] + [s["hierarchy"]["AP"]]
+        f = [s["flat"]["per_class"][c] for c in classes] + [s["flat"]["AP"]]
+        ax.bar(pos, [v["mean"] for v in h], width, yerr=[v["std"] for v in h], capsize=2,
+               label=name)
+        ax.scatter(pos, [v["mean"] for v in f], marker="_", color="black", s=40, zorder=3)
+    ax.set_xticks(x, labels, rotation=20)
+    ax.set_ylabel("AP (IoU 0.50:0.95), fully labeled test split")
+    seeds = summary[next(iter(summary))]["seeds"]
+    ax.set_title(f"Taxonomy ablation, mean ± std over seeds {seeds} (bars: hierarchy "
+                 "decoding; ticks: plain)")
+    ax.legend(ncol=3, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    runs = collect(args)
+    if not runs:
+        print("no finished runs", file=sys.stderr)
+        return 1
+    classes = list(supertax.load(args.taxonomies).names)
+    summary = summarize(runs, classes)
+    out = Path(args.output)
+    text = "\n".join(markdown(summary, classes, mode) for mode in MODES)
+    text += "\n" + "\n".join(f"- {line} ({mode})" for mode in MODES
+                             for line in ratios(summary, mode))
+    write_atomic(out / "seed_ablation.md", text + "\n")
+    write_atomic(out / "seed_ablation.json", json.dumps(summary, indent=1))
+    plot(summary, classes, out / "seed_ablation.png")
+    print(text + f"\nwrote {out / 'seed_ablation.md'}, .json, .png "
+          f"({(time.perf_counter() - start) / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

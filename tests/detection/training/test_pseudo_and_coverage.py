@@ -1,0 +1,60 @@
+"""Training with pseudo-labels from the EMA teacher, and the supervision coverage report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from detection.model import benches
+from detection.training.trainer import Trainer
+from supertax.errors import ConfigError
+from tests.factories import make_tiny_taxonomies, tiny_train_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_tax(tmp_path_factory):
+    return make_tiny_taxonomies(tmp_path_factory.mktemp("tiny"))
+
+
+def test_teacher_pseudo_labels_from_its_start_step_and_coverage_counts_them(
+        tiny_tax, tmp_path, monkeypatch, capsys):
+    calls = []
+    real = benches.teacher_class_probs
+
+    def counting(teacher, images, num_classes):
+        calls.append(images.shape[0])
+        return real(teacher, images, num_classes).clamp(max=0.01)   # a sure "no" everywhere
+
+    monkeypatch.setattr(benches, "teacher_class_probs", counting)
+    cfg = tiny_train_config(tiny_tax, tmp_path, optim={"steps": 3},
+                            pseudo={"enabled": True, "start_step": 1},
+                            run={"progress": True})
+    Trainer(cfg).fit()
+    assert len(calls) == 2                                  # steps 2 and 3, not step 1
+    report = json.loads((tmp_path / "coverage.json").read_text())
+    assert set(report["taxonomies"]) == {"customer_a", "customer_b", "customer_c"}
+    total = report["total"]
+    assert sum(n["pseudo"] for n in total.values()) > 0
+    # customer_a labels person only: its vehicle cells can only be pseudo-labels or certain
+    # off-path negatives, never labeled positives
+    assert report["taxonomies"]["customer_a"]["vehicle"]["positive"] == 0
+    assert "supervision coverage" in capsys.readouterr().out
+
+
+def test_coverage_without_pseudo_has_no_pseudo_cells_and_warns_about_untrained_columns(
+        tiny_tax, tmp_path, capsys):
+    Trainer(tiny_train_config(tiny_tax, tmp_path, optim={"steps": 1})).fit()
+    report = json.loads((tmp_path / "coverage.json").read_text())
+    assert all(n["pseudo"] == 0 for n in report["total"].values())
+    assert all(n["negative"] > 0 for n in report["total"].values())
+    silent = [c for c, n in report["total"].items() if n["positive"] == 0]
+    err = capsys.readouterr().err
+    assert all(f"class {c!r} got no positive" in err for c in silent)
+
+
+def test_pseudo_labels_need_the_ema_teacher(tiny_tax, tmp_path):
+    with pytest.raises(ConfigError, match=r"pseudo.enabled needs the EMA teacher"):
+        tiny_train_config(tiny_tax, tmp_path, optim={"ema_decay": 0.0}, pseudo={"enabled": True})
