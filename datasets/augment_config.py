@@ -35,3 +35,19 @@ class AugmentConfig:
             raise ConfigError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
         if self.image_size <= 0:
             raise ConfigError(f"image_size must be positive, got {self.image_size}")
+
+
+@dataclass(frozen=True)
+class ClassifierAugmentConfig:
+    """The image classifier's augmentation (``datasets.classification_torch.augment``)."""
+
+    hflip: float = config_field(0.5, "probability of a horizontal flip, in [0, 1]")
+    crop_scale: tuple[float, float] = config_field(
+        (0.6, 1.0), "random resized crop: the share of the image area kept is drawn in "
+        "[LO, HI] (aspect ratio in [3/4, 4/3]); [1, 1]: no crop")
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_scale
+        if not 0.0 <= self.hflip <= 1.0 or not 0.0 < lo <= hi <= 1.0:
+            raise ConfigError(f"hflip must be in [0, 1] and crop_scale 0 < LO <= HI <= 1, got "
+                              f"{self.hflip}, {list(self.crop_scale)}")

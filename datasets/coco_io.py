@@ -38,6 +38,7 @@ from supertax.errors import ConfigError, InputError
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 SECTIONS = ("images", "annotations", "categories")
+IMAGE_BASE_KEYS = ("id", "file_name", "width", "height")  # the image fields every reader needs
 SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
 MAX_JSON_BYTES_ENV = "TAXDET_MAX_JSON_BYTES"
 DEFAULT_MAX_JSON_BYTES = 2 * 1024 ** 3
@@ -60,13 +61,18 @@ class DuplicateIdError(CocoFormatError):
 
 @dataclass
 class CocoImages:
-    """Image records: ids [N] int64, width/height [N] int64, file names, optional extra keys."""
+    """Image records: ids [N] int64, width/height [N] int64, file names, optional extra keys.
+
+    ``other`` (only when asked for): per image, its every other field (not a base key nor an
+    ``extra`` key), e.g. ``date_captured``, as read.
+    """
 
     ids: np.ndarray
     file_names: list[str]
     width: np.ndarray
     height: np.ndarray
     extra: dict[str, list] = field(default_factory=dict)
+    other: list[dict] | None = None
 
 
 @dataclass
@@ -416,12 +422,17 @@ def unique_ids(path: str, section: str, recs: list, name: Namer = record_name) -
     return ids
 
 
-def read_images(path: str, recs: list, extra_keys: tuple[str, ...] = ()) -> CocoImages:
+def read_images(path: str, recs: list, extra_keys: tuple[str, ...] = (),
+                other_fields: bool = False) -> CocoImages:
     ids = unique_ids(path, "images", recs)
     width, height = (column(path, "images", recs, key, check_positive_int, "i", positive=True)
                      for key in ("width", "height"))
+    other = None
+    if other_fields:
+        skip = set(IMAGE_BASE_KEYS) | set(extra_keys)
+        other = [{k: v for k, v in r.items() if k not in skip} for r in recs]
     return CocoImages(ids, strings(path, "images", recs, "file_name"), width, height,
-                      {k: [r.get(k) for r in recs] for k in extra_keys})
+                      {k: [r.get(k) for r in recs] for k in extra_keys}, other)
 
 
 def read_annotations(path: str, recs: list, extra_keys: tuple[str, ...] = ()) -> CocoAnnotations:
@@ -468,8 +479,10 @@ def read_categories(path: str, recs: list) -> dict[int, str]:
 
 
 def read_coco(path: str | Path, image_keys: tuple[str, ...] = (),
-              annotation_keys: tuple[str, ...] = ()) -> CocoFile:
-    """Read and validate one COCO file (``image_keys`` / ``annotation_keys``: extra keys to keep).
+              annotation_keys: tuple[str, ...] = (), other_image_fields: bool = False
+              ) -> CocoFile:
+    """Read and validate one COCO file (``image_keys`` / ``annotation_keys``: extra keys to keep;
+    ``other_image_fields``: also every other image field, in ``images.other``).
 
     Checks: JSON syntax and limits, the three top-level lists, integer ids unique per
     section, non-empty ``file_name``, positive integer ``width``/``height``, ``bbox`` of 4
@@ -480,7 +493,7 @@ def read_coco(path: str | Path, image_keys: tuple[str, ...] = (),
     path = str(path)
     data = load_json(path)
     image_recs, ann_recs, cat_recs = coco_sections(path, data)
-    images = read_images(path, image_recs, image_keys)
+    images = read_images(path, image_recs, image_keys, other_image_fields)
     anns = read_annotations(path, ann_recs, annotation_keys)
     categories = read_categories(path, cat_recs)
     known = np.isin(anns.category_ids, np.fromiter(categories, np.int64, len(categories)))

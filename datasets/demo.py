@@ -166,3 +166,22 @@ def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> li
     _write_json(out / TEST / "annotations.json", test)
     summaries.append(_summary(TEST, scenes, test))
     return summaries
+
+
+def copy_taxonomies(source: str | Path, out: str | Path, data_of, only: str | None = None
+                    ) -> Path:
+    """Copies of the taxonomy YAMLs of folder ``source`` in ``out`` whose ``data:`` list is
+    ``data_of(taxonomy name)`` (taxonomy ``only`` alone, if given: a one-customer set); the
+    super-taxonomy files are copied as they are. Returns ``out``."""
+    import yaml
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(source).glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        if doc.get("kind") == "taxonomy":
+            if only not in (None, doc["name"]):
+                continue
+            doc["data"] = data_of(doc["name"])
+        (out / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out

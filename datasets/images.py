@@ -42,11 +42,12 @@ class ImageReadError(DatasetError, OSError):
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image to check: its path, the declared size, and where it was declared."""
+    """An image to check: its path, the declared size (None: not declared, not checked), and
+    where it was declared."""
 
     path: str
-    width: int
-    height: int
+    width: int | None
+    height: int | None
     where: str  # e.g. "annotations.json, image id 5"
 
 
@@ -99,7 +100,7 @@ def inspect(ref: ImageRef) -> tuple[str, str | None]:
         return digest, f"{ref.path}: not a readable image [{ref.where}]"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return digest, f"{ref.path}: cannot decode: {exc} [{ref.where}]"
-    if (w, h) != (ref.width, ref.height):
+    if ref.width is not None and (w, h) != (ref.width, ref.height):
         return digest, (f"{ref.path}: decoded size {w}x{h} (after EXIF rotation) differs from "
                         f"the declared width x height {ref.width}x{ref.height} [{ref.where}]")
     return digest, None

@@ -23,6 +23,7 @@ for why they are not merged into one sample.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 
@@ -31,14 +32,15 @@ import numpy as np
 from datasets.coco_io import CocoFile, DatasetError, image_rows, read_coco, xywh_to_xyxy
 from datasets.images import ImageRef, check_images
 from datasets.merge_report import (CHANGED_CLIPPED, CHANGED_CROWD, CHANGED_DUPLICATE,
-                                   DROP_MISSING_IMAGE, DROP_NONPOSITIVE, DROP_NULL, DROP_OUTSIDE,
-                                   DROP_UNMAPPED, Counts, DuplicateGroup, FileReport, MergeReport,
-                                   tally)
-from datasets.superset import SampleColumns, SuperDataset, build_samples
+                                   CHANGED_OWN_FIELD, DROP_MISSING_IMAGE, DROP_NONPOSITIVE,
+                                   DROP_NULL, DROP_OUTSIDE, DROP_UNMAPPED, MAX_EXAMPLES, Counts,
+                                   DuplicateGroup, FileReport, MergeReport, tally)
+from datasets.superset import OWNED_IMAGE_KEYS, SampleColumns, SuperDataset, build_samples
 from supertax import DataSource, Taxonomy, TaxonomySet
 from supertax.errors import ConfigError
 
 DUPLICATE_POLICIES = ("report", "error")
+NAME_HINT_CUTOFF = 0.75  # similarity (difflib ratio, case-insensitive) for "did you mean"
 
 # annotation outcome codes; category status uses KEPT / UNMAPPED / NULL
 KEPT, IGNORED, MISSING_IMAGE, UNMAPPED, NULL, NONPOSITIVE, OUTSIDE = range(7)
@@ -95,12 +97,21 @@ def merge(taxset: TaxonomySet, cfg: MergeConfig | None = None) -> tuple[SuperDat
                            f"(taxonomies: {', '.join(taxset.index) or 'none'})")
     if cfg.check_images:
         _check_and_hash(parts, cfg.workers)
-    report = MergeReport([p.report for p in parts], duplicates_policy=cfg.duplicates)
+    report = MergeReport([p.report for p in parts], duplicates_policy=cfg.duplicates,
+                         classes=list(taxset.names))
     report.duplicates = _duplicates(parts)
     _apply_duplicate_policy(report, parts, cfg.duplicates)
     report.check()
     samples = [s for p in parts for s in build_samples(p.columns, taxset)]
     return SuperDataset(samples, taxset), report
+
+
+def close_name(name: str, choices: list[str]) -> str | None:
+    """The choice most like ``name`` (case-insensitive; ``Human`` for ``human``, not
+    ``Vehicle`` for ``Bicycle``), or None."""
+    lower = {c.lower(): c for c in reversed(choices)}
+    match = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=NAME_HINT_CUTOFF)
+    return lower[match[0]] if match else None
 
 
 def _category_table(coco: CocoFile, tax: Taxonomy, taxset: TaxonomySet, allow_unmapped: bool
@@ -110,12 +121,14 @@ def _category_table(coco: CocoFile, tax: Taxonomy, taxset: TaxonomySet, allow_un
     ids = np.array(sorted(coco.categories), np.int64)
     status = np.full(len(ids), KEPT, np.int8)
     col, weight = np.full(len(ids), -1, np.int64), np.zeros(len(ids), np.float32)
-    unmapped = []
+    unmapped, names = [], [lab.name for lab in tax.labels]
     for k, cid in enumerate(ids.tolist()):
         label = tax.label(coco.categories[cid])
         if label is None:
             status[k] = UNMAPPED
-            unmapped.append(f"category id {cid} {coco.categories[cid]!r}")
+            hint = close_name(coco.categories[cid], names)
+            unmapped.append(f"category id {cid} {coco.categories[cid]!r}"
+                            + (f" (did you mean {hint!r}?)" if hint else ""))
         elif label.maps_to is None:
             status[k] = NULL
         else:
@@ -149,7 +162,7 @@ def _outcomes(coco: CocoFile, rows: np.ndarray, found: np.ndarray, status: np.nd
 
 def _read_part(taxset: TaxonomySet, tax: Taxonomy, src: DataSource, cfg: MergeConfig,
                first_id: int) -> _Part:
-    coco = read_coco(src.annotations)
+    coco = read_coco(src.annotations, other_image_fields=True)
     ann, img = coco.annotations, coco.images
     cat_ids, status, cat_col, cat_weight = _category_table(coco, tax, taxset, cfg.allow_unmapped)
     cat = np.searchsorted(cat_ids, ann.category_ids)  # read_coco checked every id is declared
@@ -162,11 +175,45 @@ def _read_part(taxset: TaxonomySet, tax: Taxonomy, src: DataSource, cfg: MergeCo
         image_paths(src.images, img.file_names),
         img.width, img.height, [tax.name] * n, img.ids, [""] * n,
         rows[box], xyxy[box], cat_col[cat[box]], cat_weight[cat[box]], ann.ids[box],
-        rows[crowd], xyxy[crowd], cat_col[cat[crowd]])
+        rows[crowd], xyxy[crowd], cat_col[cat[crowd]], [coco.path] * n)
+    columns.extra, img_counts = _image_fields(coco)
     ann_counts = tally(codes, DROPS, {CHANGED_CLIPPED: clipped, CHANGED_CROWD: crowd},
                        lambda i: [coco.path, int(ann.image_ids[i]), int(ann.ids[i])])
-    report = FileReport(tax.name, coco.path, Counts(read=n, kept=n), ann_counts)
+    report = FileReport(tax.name, coco.path, img_counts, ann_counts,
+                        _class_boxes(taxset, tax, cat_col[cat[box]]),
+                        _label_boxes(coco, cat_ids, cat, box))
     return _Part(coco, columns, report)
+
+
+def _image_fields(coco: CocoFile) -> tuple[list[dict], Counts]:
+    """The customer's other image fields to keep ([N] dicts: ``date_captured``, ...; a field
+    named like one of the merge's own is not copied) and the image counts (such images
+    flagged as changed)."""
+    img, n = coco.images, len(coco.images.ids)
+    kept = [{k: v for k, v in o.items() if k not in OWNED_IMAGE_KEYS} for o in img.other]
+    clashes = [i for i, (o, k) in enumerate(zip(img.other, kept)) if len(o) != len(k)]
+    counts = Counts(read=n, kept=n)
+    counts.flag(CHANGED_OWN_FIELD, len(clashes),
+                [[coco.path, int(img.ids[i]), None] for i in clashes[:MAX_EXAMPLES]])
+    return kept, counts
+
+
+def _class_boxes(taxset: TaxonomySet, tax: Taxonomy, columns: np.ndarray) -> dict[str, int]:
+    """Kept boxes per super class, from each box's column [P]: every class the taxonomy
+    labels (zeros included), in column order."""
+    counts = np.bincount(columns, minlength=taxset.num_classes)
+    labeled = taxset.label_mask(tax.name)
+    return {name: int(c) for name, c, on in zip(taxset.names, counts.tolist(), labeled) if on or c}
+
+
+def _label_boxes(coco: CocoFile, cat_ids: np.ndarray, cat: np.ndarray, box: np.ndarray
+                 ) -> dict[str, dict[str, int]]:
+    """Per category name of the file: annotations read and kept as boxes (``cat`` [M]: row
+    of each annotation's category in ``cat_ids``; ``box`` [M] bool: kept as a box)."""
+    read = np.bincount(cat, minlength=len(cat_ids)).tolist()
+    kept = np.bincount(cat[box], minlength=len(cat_ids)).tolist()
+    return {coco.categories[c]: {"read": r, "boxes": k}
+            for c, r, k in zip(cat_ids.tolist(), read, kept)}
 
 
 def image_paths(folder: str, names: list[str]) -> list[str]:

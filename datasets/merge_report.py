@@ -2,7 +2,9 @@
 
 Invariant (checked by ``MergeReport.check``): for images and annotations alike,
 ``read == kept + sum(dropped.values())``. ``changed`` counts records that were kept
-but altered (clipped, crowd box turned into an ignore region) or flagged.
+but altered (clipped, crowd box turned into an ignore region) or flagged. Per file, also
+the kept boxes per super class and, per category name of the file, the annotations read
+and kept as boxes (class imbalance at a glance).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CHANGED_CLIPPED = "box clipped to the image"
 CHANGED_CROWD = "crowd box -> ignore region"
 # image flags
 CHANGED_DUPLICATE = "same content as another image (kept, see duplicates)"
+CHANGED_OWN_FIELD = "image field named like one of the merge's own (not copied)"
 
 Example = list  # [file, image id, annotation id or None]
 
@@ -90,16 +93,24 @@ def tally(codes: np.ndarray, drop_reasons: dict[int, str], changed: dict[str, np
 
 @dataclass
 class FileReport:
-    """What happened to one annotation file of one taxonomy."""
+    """What happened to one annotation file of one taxonomy.
+
+    ``boxes_per_class``: kept boxes per super class the taxonomy labels (column order, zeros
+    included); ``labels``: per category name of the file, ``{"read": n, "boxes": kept}``.
+    """
 
     taxonomy: str
     file: str
     images: Counts
     annotations: Counts
+    boxes_per_class: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"taxonomy": self.taxonomy, "file": self.file, "images": self.images.to_dict(),
-                "annotations": self.annotations.to_dict()}
+                "annotations": self.annotations.to_dict(),
+                "boxes_per_class": dict(self.boxes_per_class),
+                "labels": {k: dict(v) for k, v in self.labels.items()}}
 
 
 @dataclass
@@ -122,6 +133,16 @@ class MergeReport:
     files: list[FileReport] = field(default_factory=list)
     duplicates: list[DuplicateGroup] = field(default_factory=list)
     duplicates_policy: str = "report"
+    classes: list[str] = field(default_factory=list)  # super classes in column order
+
+    def class_boxes(self) -> dict[str, dict[str, int]]:
+        """Taxonomy name -> kept boxes per super class it labels, summed over its files."""
+        out: dict[str, dict[str, int]] = {}
+        for fr in self.files:
+            mine = out.setdefault(fr.taxonomy, {})
+            for name, n in fr.boxes_per_class.items():
+                mine[name] = mine.get(name, 0) + n
+        return out
 
     def taxonomies(self) -> dict[str, tuple[Counts, Counts]]:
         """Taxonomy name -> (image counts, annotation counts), summed over its files."""
@@ -148,17 +169,22 @@ class MergeReport:
 
     def to_dict(self) -> dict:
         img, ann = self.total()
+        boxes = self.class_boxes()
         return {"files": [f.to_dict() for f in self.files],
-                "taxonomies": {n: {"images": i.to_dict(), "annotations": a.to_dict()}
+                "taxonomies": {n: {"images": i.to_dict(), "annotations": a.to_dict(),
+                                   "boxes_per_class": boxes[n]}
                                for n, (i, a) in self.taxonomies().items()},
-                "total": {"images": img.to_dict(), "annotations": ann.to_dict()},
+                "total": {"images": img.to_dict(), "annotations": ann.to_dict(),
+                          "boxes_per_class": _class_totals(boxes)},
                 "duplicates": {"policy": self.duplicates_policy,
                                "groups": [{"content_hash": g.content_hash, "members": g.members}
                                           for g in self.duplicates]}}
 
     def table(self) -> str:
-        """Printable report: one row per taxonomy, then every drop / change reason."""
-        return "\n".join(_summary_rows(self) + _reason_rows(self) + _duplicate_rows(self))
+        """Printable report: one row per taxonomy, then every drop / change reason, duplicates
+        and the boxes per class and taxonomy."""
+        return "\n".join(_summary_rows(self) + _reason_rows(self) + _duplicate_rows(self)
+                         + class_box_rows(self.class_boxes(), self.classes))
 
 
 def _summary_rows(report: MergeReport) -> list[str]:
@@ -205,3 +231,32 @@ def _duplicate_rows(report: MergeReport) -> list[str]:
     return ([f"Duplicate images (same content hash): {len(report.duplicates)} group(s), "
              f"policy {report.duplicates_policy!r} (all kept as separate samples)"] + shown
             + ([f"  ... and {more} more"] if more > 0 else []))
+
+
+def _class_totals(boxes: dict[str, dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for per_class in boxes.values():
+        for name, n in per_class.items():
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+def class_box_rows(boxes: dict[str, dict[str, int]], classes: list[str] = (),
+                   title: str = "Boxes per class (kept boxes)") -> list[str]:
+    """Rows: one per super class (``classes`` order, else first seen), one column per taxonomy
+    and the total; ``.`` where the taxonomy does not label the class; a labeled class with no
+    box at all is marked ``no boxes``."""
+    if not boxes:
+        return []
+    order = list(classes) or list(dict.fromkeys(c for per in boxes.values() for c in per))
+    totals, taxes = _class_totals(boxes), list(boxes)
+    rows = [["class", *taxes, "total", ""]]
+    for name in order:
+        cells = [str(boxes[t][name]) if name in boxes[t] else "." for t in taxes]
+        labeled = name in totals
+        rows.append([name, *cells, str(totals[name]) if labeled else ".",
+                     "no boxes" if labeled and totals[name] == 0 else ""])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:-1], widths[1:])),
+                        r[-1]]).rstrip() for r in rows]
+    return [f"{title}; . = the taxonomy does not label the class:"] + ["  " + x for x in lines]

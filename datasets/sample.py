@@ -33,3 +33,6 @@ class Sample:
     content_hash: str = ""              # hex digest of the image file's bytes ("" if not computed)
     ignore_classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # [R]
     # column of the class each ignore region was labeled as (COCO crowd boxes keep their class)
+    source_file: str = ""               # the customer's annotation file ("" if unknown)
+    extra: dict = field(default_factory=dict)
+    # other fields of the customer's image record (date_captured, ...), kept as they were

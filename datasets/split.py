@@ -1,4 +1,5 @@
-"""Stable train / val split: each image's side is a pure function of its own key.
+"""Stable train / val split: each image's side is a pure function of its own key; ``split.json``,
+the record of a run's split.
 
 An image goes to val iff ``u < val_fraction``, where ``u`` in [0, 1) is the first
 8 bytes of ``blake2b(salt + "\\0" + key)`` read as an unsigned integer / 2**64.
@@ -10,11 +11,14 @@ removing other images never moves an image between train and val; raising
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
 from datasets.config_field import config_field
+from datasets.files import atomic_open
 from datasets.sample import Sample
 from supertax.errors import ConfigError
 
@@ -72,3 +76,38 @@ def assign_split(samples: Sequence[Sample], cfg: SplitConfig) -> tuple[list[Samp
     for s in samples:
         (val if is_val(s, cfg) else train).append(s)
     return train, val
+
+
+# -- split.json: which images a run trained and validated on ------------------------------------
+SPLIT_FORMAT = 1
+
+
+def split_image(sample: Sample) -> dict:
+    """One image of ``split.json``: its super-dataset ``id``, ``file_name`` (the image file's
+    path), ``content_hash``, and ``source_file`` / ``source_image_id`` (the customer's file and
+    image id) when the sample has them."""
+    out = {"id": sample.image_id, "file_name": str(sample.file).replace(os.sep, "/"),
+           "content_hash": sample.content_hash}
+    source_file = getattr(sample, "source_file", "")
+    if source_file:
+        out["source_file"] = source_file
+    if sample.source_image_id != -1:
+        out["source_image_id"] = sample.source_image_id
+    return out
+
+
+def split_record(train: Sequence[Sample], val: Sequence[Sample], cfg: SplitConfig) -> dict:
+    """The ``split.json`` document: ``{"format": 1, "val_fraction", "salt", "by", "train": [...],
+    "val": [...]}``, images as ``split_image`` writes them, in split order."""
+    return {"format": SPLIT_FORMAT, "val_fraction": cfg.val_fraction, "salt": cfg.salt,
+            "by": cfg.by, "train": [split_image(s) for s in train],
+            "val": [split_image(s) for s in val]}
+
+
+def write_split(path: str | Path, train: Sequence[Sample], val: Sequence[Sample],
+                cfg: SplitConfig) -> None:
+    """Write ``split_record`` to ``path`` atomically (compact JSON: a million images take
+    seconds; ``jq`` or ``python -m json.tool`` show it indented). Read back, checked, by
+    ``detection.evaluation.run_split.read_split`` (``evaluate.py --run DIR --split val``)."""
+    with atomic_open(path) as f:
+        f.write(json.dumps(split_record(train, val, cfg), separators=(",", ":")))  # C encoder

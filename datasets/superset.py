@@ -5,10 +5,15 @@ File format (a valid COCO file; see the README):
 * categories: ``id = column + 1``, ``name``, ``supercategory`` = parent class name or null;
 * images: ``id``, ``file_name`` (relative to the folder of the JSON file; absolute paths are
   accepted on load), ``width``, ``height``, ``taxonomy``, ``missing_classes`` (names),
-  ``content_hash``, ``source_image_id``;
+  ``content_hash``, ``source_image_id``, ``source_file`` (the customer's annotation file), then
+  every other field of the customer's image record (``date_captured``, ...) as it was; a
+  customer field named like one of the merge's own is not copied;
 * annotations: ``id``, ``image_id``, ``category_id``, ``bbox`` xywh, ``area``, ``iscrowd``;
   boxes (``iscrowd = 0``) also carry ``box_weight`` and ``source_ann_id``; ignore regions are
-  ``iscrowd = 1`` with the category of the class they were labeled as.
+  ``iscrowd = 1`` with the category of the class they were labeled as;
+* info: ``super_taxonomy``, ``taxonomy_hash`` (the whole set's), ``taxonomies`` (names), and
+  ``super_taxonomy_hash`` + ``taxonomy_hashes`` (``merge_hashes``): what the file's content
+  depends on, per taxonomy, so that ``load`` can name the taxonomy that changed.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from datasets.coco_io import (CocoFile, CocoFormatError, DatasetError, check_int, check_name,
-                              image_rows, read_coco, value_column, xywh_to_xyxy, xyxy_to_xywh)
+from datasets.coco_io import (IMAGE_BASE_KEYS, CocoFile, CocoFormatError, DatasetError,
+                              check_int, check_name, image_rows, read_coco, value_column,
+                              xywh_to_xyxy, xyxy_to_xywh)
 from datasets.files import atomic_open
+from datasets.merge_hashes import check_taxonomies, merge_hashes
 from datasets.sample import Sample
 from supertax import TaxonomySet
 
-IMAGE_KEYS = ("taxonomy", "missing_classes", "content_hash", "source_image_id")
+IMAGE_KEYS = ("taxonomy", "missing_classes", "content_hash", "source_image_id", "source_file")
+OWNED_IMAGE_KEYS = IMAGE_BASE_KEYS + IMAGE_KEYS  # image fields the merge writes itself
 ANNOTATION_KEYS = ("box_weight", "source_ann_id")
 
 
@@ -54,6 +62,8 @@ class SampleColumns:
     ignore_image: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [R]
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [R, 4]
     ignore_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [R]
+    source_files: list[str] | None = None  # [N] the customer's annotation file of each image
+    extra: list[dict] | None = None        # [N] other image fields, kept as read
 
 
 def group_rows(rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,13 +89,14 @@ def build_samples(cols: SampleColumns, taxset: TaxonomySet) -> list[Sample]:
         masks[name] = taxset.label_mask(name).copy()
         masks[name].flags.writeable = False
     out = []
+    source_files, extra = cols.source_files or [""] * n, cols.extra or [{}] * n
     for i, (image_id, file, w, h, tax, src, digest) in enumerate(zip(
             cols.image_ids.tolist(), cols.files, cols.width.tolist(), cols.height.tolist(),
             cols.taxonomies, cols.source_image_ids.tolist(), cols.content_hashes)):
         a, b, c, d = off[i], off[i + 1], ioff[i], ioff[i + 1]
         out.append(Sample(image_id, file, w, h, tax, masks[tax], boxes[a:b], classes[a:b],
                           weights[a:b], ignore[c:d], src, ann_ids[a:b], digest,
-                          ignore_classes[c:d]))
+                          ignore_classes[c:d], source_files[i], extra[i]))
     return out
 
 
@@ -126,17 +137,27 @@ class SuperDataset:
         return {"info": {"description": f"super-dataset over {self.taxset.super.name!r}",
                          "super_taxonomy": self.taxset.super.name,
                          "taxonomy_hash": self.taxset.hash,
-                         "taxonomies": list(self.taxset.index)},
+                         "taxonomies": list(self.taxset.index), **merge_hashes(self.taxset)},
                 "images": [self._image_record(s, relative_to) for s in self.samples],
                 "annotations": _annotation_records(self.samples),
                 "categories": self.categories()}
 
+    def _missing_classes(self, taxonomy: str) -> list[str]:
+        """``taxset.missing_classes(taxonomy)``, computed once per taxonomy (a fresh list)."""
+        cache = self.__dict__.setdefault("_missing_cache", {})
+        if taxonomy not in cache:
+            cache[taxonomy] = self.taxset.missing_classes(taxonomy)
+        return list(cache[taxonomy])
+
     def _image_record(self, s: Sample, relative_to: str | Path | None) -> dict:
         file = s.file if relative_to is None else os.path.relpath(s.file, relative_to)
-        return {"id": s.image_id, "file_name": Path(file).as_posix(), "width": s.width,
-                "height": s.height, "taxonomy": s.taxonomy,
-                "missing_classes": self.taxset.missing_classes(s.taxonomy),
-                "content_hash": s.content_hash, "source_image_id": s.source_image_id}
+        record = {"id": s.image_id, "file_name": str(file).replace(os.sep, "/"), "width": s.width,
+                  "height": s.height, "taxonomy": s.taxonomy,
+                  "missing_classes": self._missing_classes(s.taxonomy),
+                  "content_hash": s.content_hash, "source_image_id": s.source_image_id,
+                  "source_file": s.source_file}
+        record.update((k, v) for k, v in s.extra.items() if k not in record)
+        return record
 
     def write(self, path: str | Path) -> None:
         """Write ``super.json`` (image paths relative to its folder, so data and file can move
@@ -147,10 +168,12 @@ class SuperDataset:
 
     @classmethod
     def load(cls, path: str | Path, taxset: TaxonomySet) -> "SuperDataset":
-        """Read a ``super.json`` written by ``write``; it must match ``taxset``'s classes and
-        label masks (``DatasetError`` otherwise)."""
-        coco = read_coco(path, IMAGE_KEYS, ANNOTATION_KEYS)
+        """Read a ``super.json`` written by ``write``; it must have been merged with ``taxset``
+        (``TaxonomyMismatchError`` naming each taxonomy that differs) and match its classes and
+        label masks (``DatasetError`` otherwise). Images are not opened."""
+        coco = read_coco(path, IMAGE_KEYS, ANNOTATION_KEYS, other_image_fields=True)
         _check_categories(coco, taxset)
+        check_taxonomies(coco.info, taxset, path)
         cols = _columns_from_coco(coco, taxset, Path(path).resolve().parent)
         return cls(build_samples(cols, taxset), taxset)
 
@@ -184,8 +207,11 @@ def _image_taxonomies(coco: CocoFile, taxset: TaxonomySet) -> list[str]:
     """Each image's taxonomy, checked against the set and its ``missing_classes``
     (and ``content_hash`` checked to be a string)."""
     extra, ids = coco.images.extra, coco.images.ids
+    expected = {name: taxset.missing_classes(name) for name in taxset.index}
     for i, (tax, missing, digest) in enumerate(zip(extra["taxonomy"], extra["missing_classes"],
                                                    extra["content_hash"])):
+        if type(digest) is str and type(tax) is str and expected.get(tax) == missing:
+            continue  # the usual case, checked fast
         where = f"{coco.path}: image id {ids[i]}"
         if not isinstance(digest, str):
             raise CocoFormatError(f"{where}: content_hash must be a string, got {digest!r}")
@@ -200,7 +226,7 @@ def _image_taxonomies(coco: CocoFile, taxset: TaxonomySet) -> list[str]:
 
 
 def _columns_from_coco(coco: CocoFile, taxset: TaxonomySet, folder: Path) -> SampleColumns:
-    img, ann = coco.images, coco.annotations
+    img, ann, base = coco.images, coco.annotations, str(folder)
     rows, found = image_rows(img.ids, ann.image_ids)
     bad = np.flatnonzero(~found)
     if len(bad):
@@ -210,22 +236,39 @@ def _columns_from_coco(coco: CocoFile, taxset: TaxonomySet, folder: Path) -> Sam
     xyxy = xywh_to_xyxy(ann.bbox).astype(np.float32)
     box_ids = ann.ids[box]
     weights = value_column(coco.path, "annotations", box_ids,
-                           [w for w, b in zip(ann.extra["box_weight"], box) if b], "box_weight",
+                           _box_values(ann.extra["box_weight"], box), "box_weight",
                            _check_weight, "if")
     if (weights <= 0).any():
         i = int(np.flatnonzero(weights <= 0)[0])
         raise CocoFormatError(f"{coco.path}: annotation id {box_ids[i]}: box_weight "
                               f"{_check_weight(weights[i].item())}")
     src_ann = value_column(coco.path, "annotations", box_ids,
-                           [a for a, b in zip(ann.extra["source_ann_id"], box) if b],
+                           _box_values(ann.extra["source_ann_id"], box),
                            "source_ann_id", check_int, "i")
     return SampleColumns(
-        img.ids.astype(np.int64), [os.path.normpath(folder / f) for f in img.file_names],
+        img.ids.astype(np.int64),
+        [os.path.normpath(os.path.join(base, f)) for f in img.file_names],
         img.width, img.height, _image_taxonomies(coco, taxset),
         value_column(coco.path, "images", img.ids, img.extra["source_image_id"], "source_image_id",
                      check_int, "i"), img.extra["content_hash"],
         rows[box], xyxy[box], ann.category_ids[box] - 1, weights.astype(np.float32),
-        src_ann.astype(np.int64), rows[crowd], xyxy[crowd], ann.category_ids[crowd] - 1)
+        src_ann.astype(np.int64), rows[crowd], xyxy[crowd], ann.category_ids[crowd] - 1,
+        _source_files(coco), img.other)
+
+
+def _box_values(values: list, box: np.ndarray) -> list:
+    """The ``values`` [M] of the annotations that are boxes (``box`` [M] bool)."""
+    return values if box.all() else [v for v, b in zip(values, box.tolist()) if b]
+
+
+def _source_files(coco: CocoFile) -> list[str]:
+    """Each image's ``source_file`` ("" where absent: files written before it existed)."""
+    files = coco.images.extra["source_file"]
+    for image_id, f in zip(coco.images.ids.tolist(), files):
+        if f is not None and not isinstance(f, str):
+            raise CocoFormatError(f"{coco.path}: image id {image_id}: source_file must be a "
+                                  f"string, got {f!r:.80}")
+    return [f or "" for f in files]
 
 
 def _check_weight(v: object) -> str | None:

@@ -5,6 +5,8 @@
 * ``detection.training``    config, loaders, the loop, the trainer, checkpoints, DDP;
 * ``detection.prediction``  run a checkpoint on images, draw the detections;
 * ``detection.evaluation``  COCO scoring: plain, federated, per customer (no torch).
+* ``detection.classification``  an image classifier on concatenated customer datasets,
+  trained by ``detection.training``'s loop.
 """
 
 import warnings

@@ -16,8 +16,8 @@ Every exception for bad input derives from ``supertax.errors.InputError``.
 
 from supertax.diagnostics import ERROR, WARNING, Diagnostic, TaxonomyError
 from supertax.errors import ConfigError, InputError, InputNotFoundError, OutputError, run_cli
-from supertax.taxonomy import (Coverage, DataSource, Label, Taxonomy, coverage, label_columns,
-                               label_mask, missing_mask)
+from supertax.taxonomy import (ClassificationSource, Coverage, DataSource, Label, Taxonomy,
+                               coverage, label_columns, label_mask, missing_mask)
 from supertax.taxset import (TaxonomySet, UnknownTaxonomyError, Validation, discover, load,
                              validate_files)
 from supertax.tree import SuperClass, SuperTaxonomy
@@ -25,8 +25,9 @@ from supertax.yamlpos import YamlLimitError, YamlLimits, YamlSyntaxError
 
 __all__ = [
     "ERROR", "WARNING", "Diagnostic", "TaxonomyError", "InputError", "ConfigError",
-    "InputNotFoundError", "OutputError", "run_cli", "Coverage", "DataSource", "Label",
-    "Taxonomy", "coverage", "label_columns", "label_mask", "missing_mask", "TaxonomySet",
+    "InputNotFoundError", "OutputError", "run_cli", "ClassificationSource", "Coverage",
+    "DataSource", "Label", "Taxonomy", "coverage", "label_columns", "label_mask", "missing_mask",
+    "TaxonomySet",
     "Validation", "discover", "load", "validate_files", "SuperClass", "SuperTaxonomy",
     "UnknownTaxonomyError", "YamlLimits", "YamlLimitError", "YamlSyntaxError",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
-from supertax.taxonomy import DataSource, Label, Taxonomy
+from supertax.taxonomy import ClassificationSource, DataSource, Label, Taxonomy
 from supertax.tree import SuperClass, SuperTaxonomy
 from supertax.yamlpos import Map, Pos, Seq, YamlLimits, YamlSyntaxError, load_yaml
 
@@ -24,7 +24,9 @@ SUPER_KEYS = ("kind", "name", "classes")
 CLASS_KEYS = ("name", "exhaustive", "children")
 TAXONOMY_KEYS = ("kind", "name", "super_taxonomy", "labels", "sampling_weight", "data")
 LABEL_KEYS = ("name", "maps_to", "box_weight")
-DATA_KEYS = ("annotations", "images")
+# a data: entry is a COCO dataset (annotations + images) or one classification dataset
+CLASSIFICATION_KEYS = {"classification": "folder", "classification_csv": "csv"}
+DATA_KEYS = ("annotations", "images", *CLASSIFICATION_KEYS)
 
 
 class _Reader:
@@ -169,17 +171,37 @@ def _read_label(r: _Reader, m: Map) -> Label | None:
     return None if name is None else Label(name, maps_to, weight, m.at("name"), m.at("maps_to"))
 
 
-def _read_data(r: _Reader, seq: Seq, base: Path) -> list[DataSource]:
-    out = []
+def _read_data(r: _Reader, seq: Seq, base: Path
+               ) -> tuple[list[DataSource], list[ClassificationSource]]:
+    """The COCO datasets and the classification datasets of a ``data:`` list."""
+    out, classification = [], []
     for item, pos in zip(seq, seq.item_pos):
         m = r.mapping(item, pos, "data entry", DATA_KEYS)
         if m is None:
+            continue
+        if any(key in m for key in CLASSIFICATION_KEYS):
+            classification += _read_classification(r, m, base)
             continue
         ann, images = r.path(m, "annotations", "data entry"), r.path(m, "images", "data entry")
         if ann is not None and images is not None:
             out.append(DataSource(_resolve(base, ann), _resolve(base, images),
                                   m.at("annotations"), m.at("images")))
-    return out
+    return out, classification
+
+
+def _read_classification(r: _Reader, m: Map, base: Path) -> list[ClassificationSource]:
+    """One ``classification: DIR`` or ``classification_csv: FILE`` entry (alone in its entry)."""
+    keys = [key for key in m if key in DATA_KEYS]  # in the entry's order
+    if len(keys) > 1:
+        r.error(m.pos, f"a data entry is either a COCO dataset (annotations, images) or one "
+                "classification dataset (classification: DIR or classification_csv: FILE), "
+                f"got keys {', '.join(keys)}")
+        return []
+    path = r.path(m, keys[0], "data entry")
+    if path is None:
+        return []
+    return [ClassificationSource(CLASSIFICATION_KEYS[keys[0]], _resolve(base, path),
+                                 m.at(keys[0]))]
 
 
 def _resolve(base: Path, path: str) -> str:
@@ -209,8 +231,10 @@ def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
         seen[label.name] = label.pos
         labels.append(label)
     weight = r.weight(m, "sampling_weight", "taxonomy")
-    data = _read_data(r, r.sequence(m, "data", "taxonomy", required=False), Path(path).parent)
-    return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos, dict(m.value_pos))
+    data, classification = _read_data(r, r.sequence(m, "data", "taxonomy", required=False),
+                                      Path(path).parent)
+    return Taxonomy(name or "", sup or "", labels, weight, data, path, m.pos, dict(m.value_pos),
+                    classification=classification)
 
 
 def parse_file(path: Path | str, limits: YamlLimits | None = None

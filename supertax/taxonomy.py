@@ -47,6 +47,18 @@ class DataSource:
 
 
 @dataclass
+class ClassificationSource:
+    """An image-classification dataset: a folder in ``ImageFolder`` layout (``kind="folder"``:
+    one sub-folder per label name) or a CSV file of ``file,label`` rows (``kind="csv"``: files
+    relative to the CSV's folder). ``path`` is absolute (resolved against the YAML file's
+    folder when read); ``pos``: where it is written."""
+
+    kind: str
+    path: str
+    pos: Pos | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
 class Taxonomy:
     """A customer taxonomy; see the README for the YAML format."""
 
@@ -58,6 +70,7 @@ class Taxonomy:
     path: str | None = None
     pos: Pos | None = None  # of the document
     value_pos: dict[str, Pos] = field(default_factory=dict, repr=False)  # top-level key -> value
+    classification: list[ClassificationSource] = field(default_factory=list)  # data: entries
 
     def label(self, name: str) -> Label | None:
         return next((lab for lab in self.labels if lab.name == name), None)

@@ -1,5 +1,9 @@
 """Checks across taxonomy files: references, name clashes, coverage and data-path warnings.
 
+A class no taxonomy labels is told apart by its certain cells (``CellSources``; the loss's
+``certain_cells`` rules, docs/taxonomies.md): trainable through its descendants' boxes, only
+ever a negative, or without any certain cell.
+
 A super-taxonomy whose file has errors is not loaded. The taxonomies naming it
 then get no "unknown super-taxonomy" error each: one warning in the broken file,
 after its first error, says they were not checked (``FailedFiles``).
@@ -129,19 +133,92 @@ def check_exhaustive(tax: Taxonomy, sup: SuperTaxonomy) -> list[Diagnostic]:
         elif not sup.exhaustive[j] and n == len(kids):
             out.append(Diagnostic(sup.nodes[j].pos or _where(sup), WARNING,
                                   f"taxonomy {tax.name!r} labels every child of {name!r} but "
-                                  f"{name!r} is not marked exhaustive; marking it would let this "
-                                  f"taxonomy's images also train the {name!r} column"))
+                                  f"{name!r} is not marked exhaustive; its boxes of those children "
+                                  f"train {name!r} as positives (certain cells), and marking it "
+                                  f"exhaustive would also make this taxonomy's background "
+                                  f"anchors certain {name!r} negatives"))
     return out
 
 
+@dataclass
+class CellSources:
+    """Which taxonomies give an unlabeled column certain cells (``loss.certain_cells``), under
+    the one-object-one-path assumption (an object is one path from a root down to its class).
+
+    ``positives``: taxonomy -> its labeled strict descendants of the column (their boxes are
+    positives for every ancestor; rule ``positives``); ``off_path``: taxonomies labeling a
+    class neither on the column's path nor under it (their boxes are certain negatives for
+    it; rule ``rows``); ``inherited``: taxonomies labeling a strict ancestor of it (their
+    background anchors are certain negatives for it; rule ``all``).
+    """
+
+    positives: dict[str, list[str]]
+    off_path: list[str]
+    inherited: list[str]
+
+    @property
+    def negatives(self) -> bool:
+        return bool(self.off_path or self.inherited)
+
+
+def cell_sources(sup: SuperTaxonomy, taxes: list[Taxonomy], j: int) -> CellSources:
+    """``CellSources`` of column ``j`` over ``taxes`` (each taxonomy's ``label_mask``)."""
+    anc = sup.ancestors
+    own = np.arange(sup.num_classes) == j
+    below, above = anc[:, j] & ~own, anc[j] & ~own  # strict descendants, strict ancestors
+    off = ~anc[:, j] & ~anc[j]                       # neither on j's path nor under j
+    out = CellSources({}, [], [])
+    for tax in taxes:
+        labeled = label_mask(tax, sup)
+        kids = [sup.names[d] for d in np.flatnonzero(labeled & below)]
+        if kids:
+            out.positives[tax.name] = kids
+        if (labeled & off).any():
+            out.off_path.append(tax.name)
+        if (labeled & above).any():
+            out.inherited.append(tax.name)
+    return out
+
+
+def _negatives_text(src: CellSources) -> str:
+    """Where an unlabeled column's certain negatives come from ("" when nowhere)."""
+    parts = []
+    if src.off_path:
+        parts.append(f"{', '.join(src.off_path)} at the boxes of classes off its path "
+                     "(certain_cells rows or all)")
+    if src.inherited:
+        parts.append(f"{', '.join(src.inherited)} at background anchors (each labels an "
+                     "ancestor of it; certain_cells all)")
+    return "; ".join(parts)
+
+
+def unlabeled_class_message(name: str, src: CellSources) -> str:
+    """The warning for a class no taxonomy labels: trainable through its descendants (and
+    from where), only negatives, or no certain cell at all."""
+    if src.positives:
+        pos = ", ".join(f"{t} ({', '.join(kids)})" for t, kids in src.positives.items())
+        neg = _negatives_text(src) or ("none from any taxonomy, so nothing teaches it where "
+                                       "it is absent")
+        return (f"class {name!r} is labeled by no taxonomy, but it is trainable through its "
+                f"descendants (loss.certain_cells positives or more; never trained with none): "
+                f"one object is one path from a root down to its class, so a descendant's box "
+                f"is also a {name!r}. Positives: {pos}. Negatives: {neg}")
+    if src.negatives:
+        return (f"class {name!r} is labeled by no taxonomy, nor is any of its descendants: no "
+                f"box is a positive for it, so it will never be trained to detect anything. "
+                f"Negatives only: {_negatives_text(src)}")
+    return (f"class {name!r} is labeled by no taxonomy, nor is any class on its path or off "
+            "it: it has no certain cell at all and will never be trained")
+
+
 def check_unlabeled_classes(sup: SuperTaxonomy, taxes: list[Taxonomy]) -> list[Diagnostic]:
-    """Warn for super classes that no taxonomy labels: they will never be trained."""
+    """Warn for super classes that no taxonomy labels: trainable only through their
+    descendants' boxes (saying from which taxonomies), or never trained to detect."""
     if not taxes:
         return []
     any_labeled = np.logical_or.reduce([label_mask(t, sup) for t in taxes])
     return [Diagnostic(sup.nodes[j].pos or _where(sup), WARNING,
-                       f"class {sup.names[j]!r} is labeled by no taxonomy: it will never be "
-                       "trained")
+                       unlabeled_class_message(sup.names[j], cell_sources(sup, taxes, j)))
             for j in np.flatnonzero(~any_labeled)]
 
 

@@ -20,6 +20,13 @@ EXIT_USAGE = 2    # bad arguments, a path that does not exist, a file that canno
 GLYPHS = {Coverage.LABELED: "+", Coverage.COARSE: "~", Coverage.MISSING: "."}
 LEGEND = ("legend: + labeled   ~ coarse (only an ancestor is labeled; masked)   "
           ". missing (masked)")
+# what the loss assumes of every box (loss.certain_cells; docs/taxonomies.md, "Certain cells")
+ONE_PATH = (
+    "certain cells (loss.certain_cells all): one object = one path from a root down to its "
+    "class, so\n  a box of class c is also each ancestor of c and certainly no class off that "
+    "path; a background\n  anchor is certainly no descendant of a class its taxonomy labels. "
+    "Masked: c's unlabeled\n  descendants at c's boxes; at background anchors, classes with no "
+    "labeled ancestor-or-self.")
 
 
 def ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -63,16 +70,19 @@ def render_matrix(ts: TaxonomySet, with_hash: bool = True) -> str:
     for name, cells in ts.coverage().items():
         row = [GLYPHS[c].center(w) for c, w in zip(cells, widths)]
         lines.append("  ".join([name.ljust(first), *row]).rstrip())
-    return "\n".join([title, *lines, LEGEND])
+    return "\n".join([title, *lines, LEGEND, ONE_PATH])
 
 
-def render_text(v: Validation) -> str:
-    """Every diagnostic (``file:line:col: severity: message``), the matrices, a summary line."""
+def render_text(v: Validation, sections: list[str] = ()) -> str:
+    """Every diagnostic (``file:line:col: severity: message``), the matrices, ``sections``
+    (e.g. the box counts of the data), a summary line."""
     parts = [str(d) for d in ordered(v.diagnostics)]
     for ts in v.sets():
         parts += ["", render_matrix(ts, with_hash=v.ok)]
     if not v.ok:
         parts += ["", "(matrices leave out files with errors)"]
+    for section in sections:
+        parts += ["", section]
     return "\n".join([*parts, "", summary(v)]).lstrip("\n")
 
 
@@ -95,19 +105,20 @@ def _set_json(ts: TaxonomySet, with_hash: bool) -> dict:
             "taxonomies": [_taxonomy_json(ts, t.name) for t in ts.taxonomies]}
 
 
-def to_json(v: Validation) -> dict:
+def to_json(v: Validation, extra: dict | None = None) -> dict:
     """The text report as plain data.
 
     Diagnostics, and per super-taxonomy its classes and, per taxonomy, coverage
     (one cell per class: the matrix row), label mask, missing classes and label
-    columns. ``hash`` is null unless every file is valid.
+    columns. ``hash`` is null unless every file is valid. ``extra``: more top-level keys
+    (e.g. ``box_counts``).
     """
     errors, warnings = counts(v)
     return {"valid": v.ok, "errors": errors, "warnings": warnings,
             "files": [str(f) for f in v.files],
             "diagnostics": [d.to_dict() for d in ordered(v.diagnostics)],
-            "super_taxonomies": [_set_json(ts, v.ok) for ts in v.sets()]}
+            "super_taxonomies": [_set_json(ts, v.ok) for ts in v.sets()], **(extra or {})}
 
 
-def render_json(v: Validation) -> str:
-    return json.dumps(to_json(v), indent=2)
+def render_json(v: Validation, extra: dict | None = None) -> str:
+    return json.dumps(to_json(v, extra), indent=2)

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
 from timm.utils import ModelEmaV3
 
 import supertax
-from datasets.demo import DemoConfig, generate_demo
+from datasets.demo import DemoConfig, copy_taxonomies, generate_demo
+from datasets.demo_classification import generate_crops
 from detection.model.build import ModelConfig, create_model
 from detection.training.checkpoint import save_atomic
 from detection.training.config import TrainConfig
@@ -27,16 +27,20 @@ def make_tiny_taxonomies(root: Path, images_per_customer: int = 4) -> Path:
     generate_demo(root / "demo", supertax.load([DRIVING]),
                   DemoConfig(images_per_customer=images_per_customer, test_images=2,
                              image_size=TINY_SIZE))
-    folder = root / "taxonomies"
-    folder.mkdir(parents=True)
-    for src in sorted(DRIVING.glob("*.yaml")):
-        doc = yaml.safe_load(src.read_text())
-        if doc.get("kind") == "taxonomy":
-            d = root / "demo" / doc["name"]
-            doc["data"] = [{"annotations": str(d / "annotations.json"),
-                            "images": str(d / "images")}]
-        (folder / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
-    return folder
+    demo = root / "demo"
+    return copy_taxonomies(DRIVING, root / "taxonomies", lambda name: [
+        {"annotations": str(demo / name / "annotations.json"),
+         "images": str(demo / name / "images")}])
+
+
+def make_tiny_classification(root: Path, scenes: int = 3, crop_size: int = 32) -> Path:
+    """Generate the demo's classification world (``crop_size`` px crops of ``scenes`` scenes
+    per customer) under ``root/crops`` and copies of the driving taxonomy YAMLs in
+    ``root/taxonomies`` whose ``data:`` is it. Returns that folder."""
+    generate_crops(root / "crops", supertax.load([DRIVING]),
+                   DemoConfig(images_per_customer=scenes), crop_size)
+    return copy_taxonomies(DRIVING, root / "taxonomies", lambda name: [
+        {"classification": str(root / "crops" / name)}])
 
 
 def make_checkpoint(path: Path, taxset, seed: int = 0) -> dict:

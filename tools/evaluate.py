@@ -7,10 +7,16 @@
     python tools/evaluate.py --gt GT.json --checkpoint CKPT [--images DIR] [--no-ema]
         [--batch-size N] [--workers N] [--device D] [--save-predictions OUT.json]
         [--draw DIR] [--draw-count N] [--draw-score X] [same options as above]
+    what is scored: [--run DIR [--split train|val|all]] [--source-ids TAXONOMY|FILE]
+        [--cohort-by KEY]
 
 ``--predictions`` is a COCO results list, or a COCO file whose annotations carry a
 ``score`` (``predict.py --format coco``): its images are matched to the ground truth's by
-``file_name`` and its categories by name. With ``--checkpoint`` the model and its
+``file_name`` and its categories by name. ``--run DIR --split val`` scores only the images
+of the run's validation side (``DIR/split.json``); ``--source-ids`` reads the predictions'
+image ids as a customer's own ids on a ``super.json``; ``--cohort-by`` also scores each
+cohort of images (by month of ``date_captured``, ``taxonomy``, ...). With ``--checkpoint``
+the model and its
 taxonomies come from the checkpoint (``--taxonomies`` must then hash the same), the ground
 truth's images are predicted with a progress bar (file_name relative to ``--images``,
 default the ground truth's folder) and evaluated. ``--fit-thresholds`` writes per-class
@@ -34,6 +40,9 @@ import supertax  # noqa: E402
 from datasets.files import check_outputs, taxonomy_inputs, write_atomic  # noqa: E402
 from detection.evaluation import (EvalInputError, EvalResult, GroundTruth, evaluate,  # noqa: E402
                                   load_ground_truth)
+from detection.evaluation.cohorts import CohortReport, evaluate_cohorts  # noqa: E402
+from detection.evaluation.run_split import SIDES, split_path  # noqa: E402
+from detection.evaluation.scope import Scope, ground_truth_scope, scoped_predictions  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "the F1-best score per class at IoU 0.5")
     p.add_argument("--precision", type=float, metavar="P", help="with --fit-thresholds: "
                    "instead the lowest score whose precision reaches P (default: F1-best)")
+    _scope_arguments(p)
     _checkpoint_arguments(p)
     return p
+
+
+def _scope_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what is scored")
+    g.add_argument("--run", type=Path, metavar="DIR", help="a training run folder (or its "
+                   "split.json): score only the images of one side of its train / val split; "
+                   "matched by content_hash (super.json), by source_image_id (a customer's own "
+                   "file) or else by id")
+    g.add_argument("--split", choices=SIDES, help="with --run: the side to score "
+                   "(default: val; all: train and val)")
+    g.add_argument("--source-ids", metavar="TAXONOMY", help="the predictions' image_id values "
+                   "are this customer's own image ids (source_image_id of a super.json ground "
+                   "truth): a taxonomy name, or its annotation file when it has several")
+    g.add_argument("--cohort-by", metavar="KEY", help="also score each cohort of images "
+                   "sharing the image field KEY: date_captured (by month), taxonomy, "
+                   "source_file or any field (FIELD:month groups dates by month); a missing "
+                   "field is the cohort (none). Table printed and in --json / --markdown, one "
+                   "PNG per metric in --plots")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -89,6 +117,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--precision needs --fit-thresholds")
     if args.precision is not None and not 0 < args.precision <= 1:
         p.error(f"--precision {args.precision}: expected a value in (0, 1]")
+    if args.split and not args.run:
+        p.error("--split needs --run (the run folder holding split.json)")
+    if args.source_ids and not args.predictions:
+        p.error("--source-ids needs --predictions")
     return args
 
 
@@ -97,6 +129,10 @@ def _checkpoint_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--images", type=Path, metavar="DIR", help="folder the ground truth's "
                    "file_name entries are relative to (default: the ground truth's folder)")
     g.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA's")
+    g.add_argument("--hierarchy-decoding", action=argparse.BooleanOptionalAction, default=None,
+                   help="score each parent class as the max over its descendants before NMS "
+                   "(a child's detection is also its ancestors'; default: on when the "
+                   "super-taxonomy has any parent)")
     g.add_argument("--batch-size", type=int, default=8, metavar="N",
                    help="images per forward pass (default: %(default)s)")
     g.add_argument("--workers", type=int, default=2, metavar="N",
@@ -121,47 +157,58 @@ def outputs(args: argparse.Namespace) -> dict[str, Path | None]:
            "--save-predictions": args.save_predictions, "--fit-thresholds": args.fit_thresholds,
            "--draw": args.draw / "predictions.png" if args.draw else None}
     if args.plots:
-        out.update({f"--plots ({name})": args.plots / name
-                    for name in ("ap_per_class.png", "pr_curves.png")})
+        from detection.evaluation.plots import COHORT_METRICS
+        names = ["ap_per_class.png", "pr_curves.png"] + (
+            [f"cohorts_{m}.png" for m in COHORT_METRICS] if args.cohort_by else [])
+        out.update({f"--plots ({name})": args.plots / name for name in names})
     return out
 
 
-def run(args: argparse.Namespace) -> EvalResult:
-    """Load taxonomies, the ground truth and the predictions (or the model's); write the
-    predictions, drawing and thresholds when asked; evaluate."""
+def run(args: argparse.Namespace) -> tuple[EvalResult, CohortReport | None, Scope]:
+    """Load taxonomies, the ground truth (one side of a run's split) and the predictions (or
+    the model's); write the predictions, drawing and thresholds when asked; evaluate, per
+    cohort too."""
     taxset = (supertax.load(args.taxonomies, super_name=args.super_taxonomy)
               if args.taxonomies else None)
-    inputs = [args.gt, args.predictions, args.checkpoint]
+    inputs = [args.gt, args.predictions, args.checkpoint, args.run and split_path(args.run)]
     check_outputs(outputs(args), [p for p in inputs if p] + (
         taxonomy_inputs(taxset) if taxset else []))
+    scope = ground_truth_scope(args.gt, args.run, args.split)
     if args.checkpoint:
-        taxset, truth, results = run_checkpoint(args, taxset)
+        taxset, truth, results = run_checkpoint(args, taxset, scope)
     else:
-        truth = load_ground_truth(args.gt, taxset=taxset, customer=args.customer)
-        results = read_predictions(args, truth, taxset)
-    side_outputs(args, truth, results, taxset)
-    return evaluate(truth, results, taxset=taxset, federated=args.federated, engine=args.engine)
+        truth = load_ground_truth(scope.gt, taxset=taxset, customer=args.customer,
+                                  name=scope.source)
+        results = read_predictions(args, truth, taxset, scope)
+    for line in scope.notes:
+        print(line)
+    for w in scope.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    side_outputs(args, truth, results, taxset, scope)
+    result = evaluate(truth, results, taxset=taxset, federated=args.federated, engine=args.engine)
+    cohorts = (evaluate_cohorts(scope.gt, results, args.cohort_by, result, taxset=taxset,
+                                engine=args.engine, source=scope.source)
+               if args.cohort_by else None)
+    return result, cohorts, scope
 
 
 def read_predictions(args: argparse.Namespace, truth: GroundTruth,
-                     taxset: supertax.TaxonomySet | None) -> str | list:
-    """The predictions file as given (a COCO results list: read by ``evaluate``, which names
-    it in messages), or the COCO results of a scored COCO file, in the view's ids."""
-    try:
-        with open(args.predictions, "rb") as f:
-            head = f.read(4096).lstrip()
-    except OSError:  # missing or unreadable: ``evaluate`` names it
-        return args.predictions
-    if not head.startswith(b"{"):
-        return args.predictions
+                     taxset: supertax.TaxonomySet | None, scope: Scope) -> list:
+    """The predictions as a COCO results list in the view's ids, checked against the whole
+    ground truth and restricted to the scored images. A scored COCO file (a JSON object) is
+    matched to the ground truth by file_name and category name."""
     from datasets.coco_io import json_source
-    from detection.prediction.prelabels import results_from_coco
     data, source = json_source(args.predictions, "predictions", EvalInputError)
-    gt, _ = json_source(args.gt, "ground truth", EvalInputError)
-    results, warnings = results_from_coco(data, gt, prediction_id(truth, taxset), source)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return results
+    if isinstance(data, dict):
+        if args.source_ids:
+            raise EvalInputError(f"{source}: --source-ids applies to a COCO results list; a "
+                                 "scored COCO file is matched to the ground truth by file_name")
+        from detection.prediction.prelabels import results_from_coco
+        data, warnings = results_from_coco(data, scope.full, prediction_id(truth, taxset), source)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    return scoped_predictions(scope, data, source, set(truth.prediction_ids),
+                              source_ids=args.source_ids, taxonomies_given=taxset is not None)
 
 
 def prediction_id(truth: GroundTruth, taxset: supertax.TaxonomySet | None):
@@ -190,12 +237,9 @@ def own_ids(results: list[dict], truth: GroundTruth) -> tuple[list[dict], dict[i
     return results, names
 
 
-def side_outputs(args: argparse.Namespace, truth: GroundTruth, results: str | list,
-                 taxset: supertax.TaxonomySet | None) -> None:
+def side_outputs(args: argparse.Namespace, truth: GroundTruth, results: list,
+                 taxset: supertax.TaxonomySet | None, scope: Scope) -> None:
     """--save-predictions, --draw and --fit-thresholds."""
-    if isinstance(results, (str, Path)) and (args.draw or args.fit_thresholds):
-        from datasets.coco_io import json_source
-        results = json_source(results, "predictions", EvalInputError)[0]
     if args.save_predictions:
         saved = own_ids(results, truth)[0]
         write_atomic(args.save_predictions, json.dumps(saved) + "\n")
@@ -205,7 +249,7 @@ def side_outputs(args: argparse.Namespace, truth: GroundTruth, results: str | li
     if args.draw:
         from detection.prediction.drawing import save_prediction_grid
         drawn, names = own_ids(results, truth)
-        path = save_prediction_grid(drawn, args.gt, args.images, names,
+        path = save_prediction_grid(drawn, scope.gt, images_folder(args), names,
                                     args.draw / "predictions.png", count=args.draw_count,
                                     score_threshold=args.draw_score)
         print(f"wrote {path}")
@@ -224,40 +268,55 @@ def fit_and_write(args: argparse.Namespace, truth: GroundTruth, results: list,
                       for n, t in fitted.thresholds.items()) + ")")
 
 
-def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None
+def images_folder(args: argparse.Namespace) -> Path:
+    """The folder the ground truth's file_name entries are relative to."""
+    return args.images if args.images is not None else Path(args.gt).parent
+
+
+def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None, scope: Scope
                    ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict]]:
-    """Load the model, check the ground truth, predict its images: (taxonomies, ground
-    truth, results in super ids)."""
+    """Load the model, check the ground truth, predict its (selected) images: (taxonomies,
+    ground truth, results in super ids)."""
     from detection.prediction.predictor import load_predictor, predict_images
     predictor, taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
-                                            device=args.device, taxset=taxset)
+                                            device=args.device, taxset=taxset,
+                                            hierarchy_decoding=args.hierarchy_decoding)
     # check the ground truth before the slow part
-    truth = load_ground_truth(args.gt, taxset=taxset, customer=args.customer)
-    results = predict_images(predictor, args.gt, args.images, taxset=taxset,
+    truth = load_ground_truth(scope.gt, taxset=taxset, customer=args.customer, name=scope.source)
+    results = predict_images(predictor, scope.gt, images_folder(args), taxset=taxset,
                              image_size=cfg.model.image_size, batch_size=args.batch_size,
                              workers=args.workers)
     return taxset, truth, results
 
 
-def write_outputs(result: EvalResult, args: argparse.Namespace) -> None:
+def write_outputs(result: EvalResult, cohorts: CohortReport | None, scope: Scope,
+                  args: argparse.Namespace) -> None:
     if args.json:
-        write_atomic(args.json, json.dumps(result.to_dict(), indent=2) + "\n")
+        data = {**result.to_dict(), **({"split": scope.split} if scope.split else {}),
+                **({"cohorts": cohorts.to_dict()} if cohorts else {})}
+        write_atomic(args.json, json.dumps(data, indent=2) + "\n")
     if args.markdown:
-        write_atomic(args.markdown, result.to_markdown())
+        write_atomic(args.markdown, result.to_markdown()
+                     + (f"\n{cohorts.to_markdown()}" if cohorts else ""))
     if args.plots:
-        from detection.evaluation.plots import save_plots
-        for path in save_plots(result, args.plots):
+        from detection.evaluation.plots import save_cohort_plots, save_plots
+        paths = save_plots(result, args.plots)
+        paths += save_cohort_plots(cohorts, args.plots) if cohorts else []
+        for path in paths:
             print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return supertax.run_cli(lambda: report(run(args), args))
+    return supertax.run_cli(lambda: report(*run(args), args))
 
 
-def report(result: EvalResult, args: argparse.Namespace) -> int:
+def report(result: EvalResult, cohorts: CohortReport | None, scope: Scope,
+           args: argparse.Namespace) -> int:
     print(result.format_table())
-    write_outputs(result, args)
+    if cohorts:
+        print(f"\n{cohorts.format_table()}")
+    write_outputs(result, cohorts, scope, args)
     return 0
 
 

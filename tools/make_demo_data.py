@@ -1,7 +1,9 @@
-"""Generate the synthetic multi-customer street-scene demo dataset (COCO + images).
+"""Generate the synthetic multi-customer street-scene demo dataset (COCO + images), or with
+--classification its classification world (object crops, one ImageFolder per customer).
 
     python tools/make_demo_data.py data/demo [--seed 0] [--images-per-customer 300]
         [--taxonomies PATH ...] [--super-taxonomy NAME]
+    python tools/make_demo_data.py data/demo_classifier --classification [--crop-size 64]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import supertax
 from datasets.demo import DemoConfig, generate_demo
+from datasets.demo_classification import generate_crops
 
 DEFAULT_TAXONOMIES = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
 
@@ -23,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="every image is a pure function of the seed: the same seed writes "
                    "identical files (default: %(default)s)")
-    p.add_argument("--images-per-customer", type=int, default=300, metavar="N",
-                   help="images per customer folder (default: %(default)s)")
+    p.add_argument("--images-per-customer", type=int, default=None, metavar="N",
+                   help="images per customer folder; with --classification, the scenes whose "
+                   "objects are cropped per customer (default: 300; with --classification 150)")
     p.add_argument("--test-images", type=int, default=150, metavar="N",
                    help="images of the fully labeled test/ split (default: %(default)s)")
     p.add_argument("--image-size", type=int, default=256, metavar="N",
@@ -35,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taxonomies", nargs="+", default=[str(DEFAULT_TAXONOMIES)], metavar="PATH",
                    help="taxonomy YAML files or folders: one customer folder per taxonomy "
                    "(default: taxonomies/driving)")
+    p.add_argument("--classification", action="store_true",
+                   help="write the classification world instead: crops of the objects each "
+                   "customer labels, in <out>/<customer>/<label>/ (ImageFolder layout; labels "
+                   "with maps_to: null, such as Dog, are the OOD images)")
+    p.add_argument("--crop-size", type=int, default=64, metavar="N",
+                   help="with --classification: side of the square crops in pixels, at least "
+                   "16 (default: %(default)s)")
     p.add_argument("--super-taxonomy", metavar="NAME",
                    help="the super-taxonomy whose customers to generate, when the taxonomy "
                    "files hold several (default: the only one)")
@@ -52,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
-    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer,
+    if args.classification:
+        return run_classification(args, taxset)
+    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer or 300,
                      test_images=args.test_images, image_size=args.image_size,
                      image_format=args.format)
     t0 = time.perf_counter()
@@ -63,6 +76,18 @@ def run(args: argparse.Namespace) -> int:
         labels = ", ".join(f"{k} {n}" for k, n in sorted(s.annotations.items()))
         print(f"  {s.name:<11} {s.images:4d} images | drawn: {objects}\n"
               f"  {'':<11} {'':4s}        | annotations.json: {labels}")
+    return 0
+
+
+def run_classification(args: argparse.Namespace, taxset) -> int:
+    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer or 150,
+                     image_size=args.image_size)
+    t0 = time.perf_counter()
+    summary = generate_crops(args.out, taxset, cfg, args.crop_size)
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s (seed {args.seed}, "
+          f"{args.crop_size} px crops)")
+    for name, labels in summary.items():
+        print(f"  {name:<11} " + ", ".join(f"{label} {n}" for label, n in labels.items()))
     return 0
 
 

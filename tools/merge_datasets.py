@@ -3,6 +3,10 @@
     python tools/merge_datasets.py --taxonomies taxonomies/driving --out runs/super.json \\
         [--report runs/report.json] [--allow-unmapped] [--no-check-images] [--super-taxonomy NAME]
 
+The report (printed, and as JSON with ``--report``) counts what was kept, dropped or changed
+per file and taxonomy, and the kept boxes per class and customer. The customers' image fields
+(``date_captured``, ...) are copied into the super-dataset.
+
 Exit status: 0 on success, 1 on bad data or taxonomies (message on stderr), 2 on usage errors.
 """
 

@@ -2,9 +2,12 @@
 
     python tools/train.py --taxonomies taxonomies/driving --output runs/exp1 \\
         --model efficientdet_d0 --image-size 256 --batch-size 8 --steps 600
+    python tools/train.py --data runs/super.json --taxonomies taxonomies/driving ...
+    python tools/train.py --resume runs/exp1/last.pt [--steps 1200]
 
 Every option is also ``--section.field`` (listed below by section) and may come from a
-YAML file given with ``--config``: defaults < the YAML file < flags. Flags take YAML
+YAML file given with ``--config``: defaults < the checkpoint's config (``--resume``) < the
+YAML file < flags. Flags take YAML
 syntax (``--optim.amp false``, ``--resume null``, ``--augment.scale_jitter '[0.5, 1.5]'``).
 ``torchrun --nproc_per_node N tools/train.py ...`` trains data-parallel.
 Exit codes: 0 done, 1 bad input or failed run, 2 usage.
@@ -21,22 +24,19 @@ from pathlib import Path
 if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detection.training.cli_options import add_arguments, resolve  # no torch (fast --help)
+from detection.training.cli_options import parse_args, resolve, training_parser  # no torch
 from supertax.errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option, grouped by config section; building it imports no torch (fast --help)."""
-    parser = argparse.ArgumentParser(
-        prog="train.py", description=__doc__, allow_abbrev=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s [--config YAML] [--taxonomies PATH ...] [--output DIR] [options]")
-    add_arguments(parser)
-    return parser
+    return training_parser(
+        "train.py", __doc__, "%(prog)s [--config YAML] [--taxonomies PATH ...] [--data JSON] "
+        "[--output DIR] [--resume CKPT] [options]")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     try:
         return run_cli(lambda: run(args))
     finally:

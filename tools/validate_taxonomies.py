@@ -1,10 +1,13 @@
 """Validate taxonomy YAML files and print their coverage matrix.
 
     python tools/validate_taxonomies.py taxonomies/driving [more files or folders] [--json]
+        [--no-counts]
 
 Prints every problem as ``file:line:col: error|warning: message``, then one
-coverage matrix per super-taxonomy. Exit 0 valid (warnings allowed), 1 invalid,
-2 usage or I/O error.
+coverage matrix per super-taxonomy and, when the taxonomies have ``data:`` entries, the
+boxes per class and taxonomy in those annotation files (with "did you mean" for category
+names that are not labels). Exit 0 valid (warnings allowed), 1 invalid, 2 usage or I/O
+error.
 """
 
 import argparse
@@ -25,7 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="taxonomy YAML files or folders (searched recursively)")
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON (default: as text)")
+    parser.add_argument("--no-counts", action="store_true",
+                        help="do not read the data: annotation files to count boxes per class "
+                        "(faster on large datasets)")
     return parser
+
+
+def box_counts(validation, skip: bool) -> list:
+    """``DataCounts`` of every valid taxonomy set with data (none when ``skip``)."""
+    if skip:
+        return []
+    from datasets.box_counts import count_data
+    return [count_data(ts) for ts in validation.sets() if any(t.data for t in ts.taxonomies)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validate_taxonomies.py: error: no .yaml/.yml files in {', '.join(args.paths)}",
               file=sys.stderr)
         return report.EXIT_USAGE
-    print(report.render_json(validation) if args.json else report.render_text(validation))
+    counts = box_counts(validation, args.no_counts)
+    if args.json:
+        extra = {"box_counts": {c.taxset.super.name: c.to_dict() for c in counts}}
+        print(report.render_json(validation, extra if counts else None))
+    else:
+        print(report.render_text(validation, [c.render() for c in counts]))
     return report.exit_code(validation)
 
 

@@ -14,6 +14,8 @@ import numpy as np
 from detection.evaluation.groundtruth import GroundTruth, add_labels, copy_annotations, copy_images
 from detection.evaluation.inputs import EvalInputError, Predictions, check_ground_truth
 from supertax import TaxonomySet
+from datasets.merge import close_name
+from supertax.diagnostics import did_you_mean
 
 
 def infer_customer(names: list[str], taxset: TaxonomySet, source: str) -> str:
@@ -26,9 +28,21 @@ def infer_customer(names: list[str], taxset: TaxonomySet, source: str) -> str:
     if not fits:
         raise EvalInputError(f"{source}: category names {names} are neither super-taxonomy "
                              f"classes ({', '.join(taxset.names)}) nor the labels of one "
-                             f"taxonomy ({known})")
+                             f"taxonomy ({known}){_suggestions(names, taxset)}")
     raise EvalInputError(f"{source}: category names {names} fit several taxonomies "
                          f"({', '.join(fits)}); choose one with --customer")
+
+
+def _suggestions(names: list[str], taxset: TaxonomySet) -> str:
+    """``"; 'human': did you mean 'Human'?"`` for each name no taxonomy or class has."""
+    known = list(dict.fromkeys([lab.name for t in taxset.taxonomies for lab in t.labels]
+                               + list(taxset.names)))
+    return _hints([n for n in names if n not in known], known)
+
+
+def _hints(names: list[str], choices: list[str]) -> str:
+    return "".join(f"; {n!r}: did you mean {h!r}?" for n in names
+                   if (h := close_name(n, choices)))
 
 
 def _column_labels(raw: dict, columns: dict[str, int | None]) -> dict[int, list[int]]:
@@ -48,13 +62,14 @@ def customer_ground_truth(raw: dict, taxset: TaxonomySet, customer: str | None,
     names = [c["name"] for c in raw["categories"]]
     customer = customer or infer_customer(names, taxset, source)
     if customer not in taxset.index:
+        known = list(taxset.index)
         raise EvalInputError(f"unknown customer taxonomy {customer!r}; known: "
-                             f"{', '.join(taxset.index)}")
+                             f"{', '.join(known)}{did_you_mean(customer, known)}")
     columns = taxset.label_columns(customer)
     unknown = [n for n in names if n not in columns]
     if unknown:
         raise EvalInputError(f"{source}: categories {unknown} are not labels of taxonomy "
-                             f"{customer!r} ({', '.join(columns)})")
+                             f"{customer!r} ({', '.join(columns)}){_hints(unknown, list(columns))}")
     cats = sorted(raw["categories"], key=lambda c: c["id"])
     ids = [c["id"] for c in cats]
     anns, filled = copy_annotations(raw["annotations"], {i: i for i in ids})

@@ -29,13 +29,15 @@ from supertax import TaxonomySet
 
 
 def load_ground_truth(gt: dict | str | Path, *, taxset: TaxonomySet | None = None,
-                      customer: str | None = None) -> GroundTruth:
+                      customer: str | None = None, name: str | None = None) -> GroundTruth:
     """Validate and prepare a COCO ground truth (the input is never modified).
 
     Without ``taxset``: plain COCO. With it: super-taxonomy names (matched by name, boxes
     expanded to ancestors) unless ``customer`` is given or the names are a customer's labels.
+    ``name``: how messages name the ground truth (default: its path, or ``<ground truth>``).
     """
     raw, source = json_source(gt, "ground truth", EvalInputError)
+    source = name or source
     if taxset is None:
         if customer is not None:
             raise EvalInputError("--customer needs --taxonomies")

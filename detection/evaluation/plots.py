@@ -12,9 +12,12 @@ import numpy as np  # noqa: E402
 
 from datasets.files import atomic_open  # noqa: E402
 from detection.evaluation.backends import REC_THRS  # noqa: E402
+from detection.evaluation.cohorts import CohortReport  # noqa: E402
 from detection.evaluation.results import EvalResult  # noqa: E402
 
 MAX_LEGEND = 20  # more curves than this: no legend (it would hide the plot)
+COHORT_METRICS = ("AP", "AP50", "AP75", "AR100")  # one PNG each over the cohorts
+MAX_TICK = 24     # cohort names longer than this are shortened on the axis
 
 
 def ap_bars(result: EvalResult, path: Path) -> Path:
@@ -68,3 +71,30 @@ def save_plots(result: EvalResult, folder: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     return [ap_bars(result, folder / "ap_per_class.png"),
             pr_curves(result, folder / "pr_curves.png")]
+
+
+def _tick(name: str) -> str:
+    return name if len(name) <= MAX_TICK else "..." + name[-(MAX_TICK - 3):]
+
+
+def cohort_metric(report: CohortReport, metric: str, path: Path) -> Path:
+    """One metric over the cohorts of a ``CohortReport`` (in its order), the image count of
+    each cohort above its point; undefined values leave a gap."""
+    values = [np.nan if v is None else v for v in report.metric(metric)]
+    x = np.arange(len(values))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(values) + 2), 4))
+    ax.plot(x, values, marker="o")
+    for xi, v, c in zip(x, values, report.cohorts):
+        ax.annotate(f"{c.images} img", (xi, 0 if np.isnan(v) else v), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize="x-small")
+    ax.set_xticks(x, [_tick(c.name) for c in report.cohorts], rotation=45, ha="right")
+    ax.set(ylim=(0, 1.05), ylabel=metric, title=f"{metric} by cohort: {report.title()}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_cohort_plots(report: CohortReport, folder: str | Path) -> list[Path]:
+    """Write ``cohorts_<metric>.png`` for each of ``COHORT_METRICS`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [cohort_metric(report, m, folder / f"cohorts_{m}.png") for m in COHORT_METRICS]

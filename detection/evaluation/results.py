@@ -72,39 +72,39 @@ class EvalResult:
         """(title, rows with a header row first) for every table of the report."""
         head = f"COCO bbox, {self.mode}" + (f" ({self.customer})" if self.customer else "")
         out = [(f"{head}, engine {self.engine}",
-                [["classes", *STAT_KEYS], ["all", *(_num(self.stats[k]) for k in STAT_KEYS)]]),
+                [["classes", *STAT_KEYS], ["all", *(number(self.stats[k]) for k in STAT_KEYS)]]),
                ("Per class (IoU 0.50:0.95, area all, maxDets 100)", _class_rows(self.per_class))]
         if self.per_taxonomy:
             rows = [["taxonomy", "images", "classes", "AP", "AP50", "AR100"]]
-            rows += [[t.name, str(t.images), str(len(t.per_class)), _num(t.stats["AP"]),
-                      _num(t.stats["AP50"]), _num(t.stats["AR100"])] for t in self.per_taxonomy]
+            rows += [[t.name, str(t.images), str(len(t.per_class)), number(t.stats["AP"]),
+                      number(t.stats["AP50"]), number(t.stats["AR100"])] for t in self.per_taxonomy]
             out.append(("Per taxonomy (its images, the classes it labels)", rows))
         return out
 
     def format_table(self) -> str:
         """Readable text tables."""
-        return "\n\n".join(f"{title}\n{_text(rows)}" for title, rows in self.tables()) \
+        return "\n\n".join(f"{title}\n{text_table(rows)}" for title, rows in self.tables()) \
             + _warnings_text(self.warnings)
 
     def to_markdown(self) -> str:
-        parts = [f"**{title}**\n\n{_markdown(rows)}" for title, rows in self.tables()]
+        parts = [f"**{title}**\n\n{markdown_table(rows)}" for title, rows in self.tables()]
         if self.warnings:
             parts.append("**Warnings**\n\n" + "\n".join(f"- {w}" for w in self.warnings))
         return "\n\n".join(parts) + "\n"
 
 
-def _num(x: float | None) -> str:
+def number(x: float | None) -> str:
     return "-" if x is None or x < 0 else f"{x:.3f}"
 
 
 def _class_rows(per_class: list[ClassResult]) -> list[list[str]]:
     rows = [["class", "AP", "AP50", "AR100", "gt", "images", "preds", "note"]]
-    rows += [[c.name, _num(c.ap), _num(c.ap50), _num(c.ar100), str(c.gt_boxes), str(c.images),
+    rows += [[c.name, number(c.ap), number(c.ap50), number(c.ar100), str(c.gt_boxes), str(c.images),
               str(c.predictions), c.note or ""] for c in per_class]
     return rows
 
 
-def _text(rows: list[list[str]]) -> str:
+def text_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     left = [i == 0 or head == "note" for i, head in enumerate(rows[0])]
     lines = ["  ".join(cell.ljust(w) if lft else cell.rjust(w)
@@ -112,7 +112,7 @@ def _text(rows: list[list[str]]) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def _markdown(rows: list[list[str]]) -> str:
+def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|")
     return "\n".join(lines)

@@ -23,6 +23,32 @@ from detection.model.weights_file import (DIGEST_KEY, FORMAT, FORMAT_KEY, UPGRAD
                                           save_atomic, state_digest)
 
 
+# what a checkpoint must hold to continue a run exactly (``Trainer._checkpoint_state``)
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
+               "taxonomies", "taxonomy_hash")
+
+
+def resumed_config(path: str | Path, config_cls: type | None = None) -> dict:
+    """The config tree (``TrainConfig.to_dict()`` form, or that of ``config_cls``) of the run
+    that the checkpoint ``path`` continues: its own config, with ``run.output`` the checkpoint's
+    folder, ``run.resume`` the checkpoint, and no ``init_checkpoint`` or ``overwrite`` (the
+    weights come from the checkpoint). ``CheckpointError`` naming the file when it is no
+    training checkpoint or its config is not one this version reads."""
+    from detection.training.config import TrainConfig
+    ckpt = load(path, required=RESUME_KEYS)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"{path}: its 'config' is not a mapping")
+    try:
+        tree = (config_cls or TrainConfig).from_dict(ckpt["config"],
+                                                     where=f"{path}: its config").to_dict()
+    except InputError as exc:
+        raise CheckpointError(f"{exc} (options given beside --resume cannot mend a checkpoint's "
+                              "config; start a new run with --init-checkpoint)") from None
+    tree["run"].update(output=str(Path(path).parent), resume=str(path), init_checkpoint=None,
+                       overwrite=False)
+    return tree
+
+
 # -- taxonomy --------------------------------------------------------------------------------------
 def taxonomy_differences(old: supertax.TaxonomySet, new: supertax.TaxonomySet) -> list[str]:
     """Human-readable differences between two resolved taxonomy sets (empty if equal)."""
@@ -46,8 +72,9 @@ def taxonomy_differences(old: supertax.TaxonomySet, new: supertax.TaxonomySet) -
     return out
 
 
-def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path) -> None:
-    """Refuse a checkpoint trained for other classes, listing what differs."""
+def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path,
+                   hint: str = "") -> None:
+    """Refuse a checkpoint trained for other taxonomies, listing what differs (then ``hint``)."""
     if ckpt.get("taxonomy_hash") == taxset.hash:
         return
     try:
@@ -57,7 +84,7 @@ def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path) -
         diffs = [f"(its 'taxonomies' cannot be read: {type(exc).__name__}: {exc})"]
     raise CheckpointError(f"{path}: trained for taxonomy hash {ckpt.get('taxonomy_hash')}, "
                           f"but the loaded taxonomies hash to {taxset.hash}:\n  - "
-                          + "\n  - ".join(diffs))
+                          + "\n  - ".join(diffs) + f"\n{hint}" * bool(hint))
 
 
 # -- random number generators --------------------------------------------------------------------
@@ -100,13 +127,14 @@ def plain_rng_state(old: dict) -> dict:
 
 
 # -- weights ---------------------------------------------------------------------------------------
-def weights_misfit(model: torch.nn.Module, weights) -> list[str]:
+def weights_misfit(model: torch.nn.Module | dict, weights) -> list[str]:
     """Why ``model.load_state_dict(weights, strict=True)`` would fail (empty if it fits): keys
-    missing, unexpected or of another shape, a few named of each."""
+    missing, unexpected or of another shape, a few named of each. ``model`` may also be the
+    state dict it would have."""
     if not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         return [f"a {type(weights).__name__} that is not a state dict (names to tensors)"]
-    wanted = model.state_dict()
+    wanted = model.state_dict() if isinstance(model, torch.nn.Module) else model
     missing = [k for k in wanted if k not in weights]
     unexpected = [k for k in weights if k not in wanted]
     shapes = [f"{k} {list(weights[k].shape)} (model: {list(v.shape)})"

@@ -1,5 +1,10 @@
 """The training command line: a ``--section.field`` flag for every ``TrainConfig`` field, short
-aliases for the common ones, and ``resolve``: defaults < YAML file (``--config``) < flags.
+aliases for the common ones, ``parse_args`` (unknown flags get a "did you mean"), and
+``resolve``: defaults < the checkpoint's config (``--resume``) < YAML file (``--config``) < flags.
+
+A ``CommandLine`` names the config class and its flag cosmetics; ``DETECTION`` (the default of
+every function here) is ``tools/train.py``'s, and the image classifier passes its own
+(``detection.classification.config.CLASSIFIER``).
 
 Types, defaults and help texts are read from the config dataclasses' fields
 (``detection.training.config``); nothing here repeats them. Building the parser imports no
@@ -11,13 +16,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import types
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from detection.training.config import TrainConfig, coerce
+from detection.training.run_folder import check_resume_overwrite
+from supertax.diagnostics import did_you_mean
 from supertax.errors import ConfigError, InputNotFoundError
 
 # Short flags for what users type most; everything else is --section.field.
@@ -27,7 +34,7 @@ ALIASES = {
     "steps": "optim.steps", "lr": "optim.lr", "device": "run.device", "seed": "run.seed",
     "resume": "run.resume", "workers": "data.workers", "val-every": "run.val_every",
     "init-checkpoint": "run.init_checkpoint", "pretrained-backbone": "model.pretrained_backbone",
-    "super-taxonomy": "data.super_taxonomy",
+    "super-taxonomy": "data.super_taxonomy", "data": "data.super_json",
 }
 
 # --help groups, in this order: one line per section.
@@ -39,16 +46,38 @@ SECTIONS = {
     "split": "the stable train / val split: each image's side depends only on its own key",
     "augment": "training augmentation; its image size follows --model.image_size",
     "labeler": "anchor labeling: which anchors are positive, negative (background) or ignored",
-    "loss": "focal class loss + Huber box loss (the defaults are effdet's)",
+    "loss": "focal class loss + Huber box loss (the defaults are effdet's) and which "
+            "unlabeled cells are certain",
+    "pseudo": "pseudo-labels: the EMA teacher's confident scores fill cells no label decides",
 }
 
 _SHOWN_DEFAULT = {"augment.image_size": "--model.image_size"}
 _NARGS = {"data.taxonomies"}  # flags taking several words: --taxonomies a b
-_METAVARS = {"data.super_taxonomy": "NAME", "model.name": "NAME", "run.output": "DIR",
-             "run.resume": "CKPT", "run.init_checkpoint": "CKPT",
+_METAVARS = {"data.super_taxonomy": "NAME", "data.super_json": "JSON", "model.name": "NAME",
+             "run.output": "DIR", "run.resume": "CKPT", "run.init_checkpoint": "CKPT",
              "model.pretrained_backbone": "PATH", "augment.scale_jitter": "LO,HI",
              "model.aspect_ratios": "PAIRS", "model.heads": "{shared,per-taxonomy}",
-             "optim.optimizer": "{adamw,sgd}", "data.taxonomies": "PATH"}
+             "optim.optimizer": "{adamw,sgd}",
+             "loss.certain_cells": "{none,positives,rows,all}", "data.taxonomies": "PATH"}
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """What a training command line is built from: the config class (sections of typed fields,
+    with ``from_dict``), one ``--help`` group per section (in this order), short aliases
+    (``lr`` -> ``optim.lr``), metavars, flags taking several words, and defaults shown as
+    another flag."""
+
+    config: type
+    sections: dict[str, str]
+    aliases: dict[str, str]
+    metavars: dict[str, str] = field(default_factory=dict)
+    nargs: frozenset[str] = frozenset()
+    shown_default: dict[str, str] = field(default_factory=dict)
+
+
+DETECTION = CommandLine(TrainConfig, SECTIONS, ALIASES, _METAVARS, frozenset(_NARGS),
+                        _SHOWN_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -61,11 +90,11 @@ class Option:
     help: str
 
 
-def options() -> list[Option]:
-    """Every config field, section by section in TrainConfig's order (imports no torch)."""
-    sections = get_type_hints(TrainConfig)
+def options(cli: CommandLine = DETECTION) -> list[Option]:
+    """Every config field, section by section in the config's order (imports no torch)."""
+    sections = get_type_hints(cli.config)
     out = []
-    for section in fields(TrainConfig):
+    for section in fields(cli.config):
         cls = sections[section.name]
         hints = get_type_hints(cls)
         out += [Option(f"{section.name}.{f.name}", hints[f.name], _default(f),
@@ -96,7 +125,7 @@ def _parse_value(text: str, t: Any) -> Any:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, cli: CommandLine = DETECTION) -> None:
     """``--config``, then one group per section: a flag per field (``--optim.lr``), its alias
     (``--lr``), and in ``run`` the ``--overwrite`` and ``--no-taxonomy-mask`` switches.
 
@@ -106,18 +135,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML",
                         help="YAML file setting any option below, nested by section (optim: "
                         "{lr: 0.01}); flags override it, it overrides the defaults")
-    reverse = {v: k for k, v in ALIASES.items()}
+    reverse = {v: k for k, v in cli.aliases.items()}
     groups = {name: parser.add_argument_group(f"{name} (--{name}.*)", text)
-              for name, text in SECTIONS.items()}
-    for opt in options():
+              for name, text in cli.sections.items()}
+    for opt in options(cli):
         group = groups[opt.name.split(".", 1)[0]]
         flags = [f"--{opt.name}"] + ([f"--{reverse[opt.name]}"] if opt.name in reverse else [])
-        if opt.name in _NARGS:
+        if opt.name in cli.nargs:
             group.add_argument(*flags, dest=opt.name, nargs="+", default=None,
-                               metavar=_metavar(opt), help=_help(opt))
+                               metavar=_metavar(opt, cli), help=_help(opt, cli))
         else:
-            group.add_argument(*flags, dest=opt.name, default=None, metavar=_metavar(opt),
-                               type=lambda s, t=opt.type: _parse_value(s, t), help=_help(opt))
+            group.add_argument(*flags, dest=opt.name, default=None, metavar=_metavar(opt, cli),
+                               type=lambda s, t=opt.type: _parse_value(s, t),
+                               help=_help(opt, cli))
     groups["run"].add_argument(
         "--overwrite", dest="run.overwrite", action="store_const", const=True, default=None,
         help="replace the run already in --output (its last.pt, best.pt, metrics, config); "
@@ -127,11 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None, help="train on the plain merged dataset (the naive baseline)")
 
 
-def _help(opt: Option) -> str:
+def _help(opt: Option, cli: CommandLine = DETECTION) -> str:
     """The field's help and its default, escaped for argparse's %-formatting."""
-    if opt.name in _SHOWN_DEFAULT:
-        shown = _SHOWN_DEFAULT[opt.name]
-    elif opt.name in _NARGS:
+    if opt.name in cli.shown_default:
+        shown = cli.shown_default[opt.name]
+    elif opt.name in cli.nargs:
         shown = " ".join(map(_show, opt.default))
     else:
         shown = _show(opt.default)
@@ -149,9 +179,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _metavar(opt: Option) -> str:
-    if opt.name in _METAVARS:
-        return _METAVARS[opt.name]
+def _metavar(opt: Option, cli: CommandLine = DETECTION) -> str:
+    if opt.name in cli.metavars:
+        return cli.metavars[opt.name]
     t = opt.type
     if get_origin(t) in (Union, types.UnionType):  # X | None: X's metavar
         (t,) = [a for a in get_args(t) if a is not type(None)]
@@ -160,8 +190,32 @@ def _metavar(opt: Option) -> str:
     return {int: "N", float: "X", bool: "BOOL"}.get(t, "TEXT")
 
 
-def resolve(args: argparse.Namespace) -> TrainConfig:
-    """Defaults < YAML (``--config``) < flags given on the command line."""
+def training_parser(prog: str, description: str, usage: str,
+                    cli: CommandLine = DETECTION) -> argparse.ArgumentParser:
+    """A training tool's parser: its description kept as written, no abbreviated flags, and
+    every option of ``cli`` (``add_arguments``); imports no torch (fast ``--help``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     usage=usage)
+    add_arguments(parser, cli)
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but an unknown flag's usage error (exit 2) suggests the
+    closest known one (case-insensitive): ``--optim.warmup-steps`` -> ``--optim.warmup_steps``."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        known = [s for s in parser._option_string_actions if s.startswith("--")]
+        advice = "".join(did_you_mean(a.split("=", 1)[0], known)
+                         for a in unknown if a.startswith("--"))
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{advice}")
+    return args
+
+
+def resolve(args: argparse.Namespace, cli: CommandLine = DETECTION) -> Any:
+    """Defaults < the config of the checkpoint ``run.resume`` names (``resumed_config``) < YAML
+    (``--config``) < flags given on the command line."""
     tree: dict = {}
     if args.config:
         loaded = _read_yaml(Path(args.config)) or {}
@@ -172,7 +226,24 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
         if "." in name and value is not None:
             section, key = name.split(".", 1)
             tree.setdefault(section, {})[key] = value
-    return TrainConfig.from_dict(tree, where=args.config or "config")
+    where = args.config or "config"
+    resume = tree.get("run", {}).get("resume") if isinstance(tree.get("run"), dict) else None
+    if isinstance(resume, str) and resume:
+        check_resume_overwrite(resume, tree["run"].get("overwrite"))  # before reading it
+        from detection.training.checkpoint import resumed_config  # torch: only when resuming
+        tree = merge_trees(resumed_config(resume, cli.config), tree)
+    return cli.config.from_dict(tree, where=where)
+
+
+def merge_trees(base: dict, over: dict) -> dict:
+    """``base`` with the values of ``over`` (nested by section) put over it."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a --config file; anything larger is not a training config

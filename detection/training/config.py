@@ -29,7 +29,8 @@ from datasets.config_field import config_field
 from datasets.split import SplitConfig
 from detection.anchors.labeler_config import LabelerConfig
 from detection.model.model_config import ModelConfig
-from losses.loss_config import DetectionLossConfig
+from losses.loss_config import DetectionLossConfig, PseudoLabelConfig
+from supertax.diagnostics import did_you_mean
 from supertax.errors import ConfigError
 
 
@@ -37,7 +38,12 @@ from supertax.errors import ConfigError
 class DataConfig:
     taxonomies: list[str] = config_field(
         ["taxonomies/driving"], "taxonomy YAML files or folders: a super-taxonomy and the "
-        "customer taxonomies whose datasets are merged and trained on")
+        "customer taxonomies whose datasets are merged and trained on (with --data: the "
+        "taxonomies that super.json was merged with)")
+    super_json: str | None = config_field(
+        None, "a super-dataset prepared by tools/merge_datasets.py (super.json) to train on "
+        "instead of merging the taxonomies' data: entries at every start; checked against "
+        "--taxonomies by hash; its images are not opened before training")
     super_taxonomy: str | None = config_field(
         None, "name of the super-taxonomy to train; needed when the taxonomy files hold several")
     workers: int = config_field(
@@ -72,7 +78,9 @@ class OptimConfig:
     steps: int = config_field(
         0, "stop after N optimizer steps, even mid-epoch (0: no step limit); see --val-every "
         "for when such a run validates")
-    warmup_steps: int = config_field(100, "linear learning-rate warm-up over the first N steps")
+    warmup_steps: int = config_field(
+        100, "linear learning-rate warm-up over the first N steps; a run shorter than that "
+        "warms up over a quarter of its steps instead (with a warning)")
     min_lr_ratio: float = config_field(0.01, "the cosine schedule ends at lr x this, in [0, 1]")
     clip_grad: float = config_field(10.0, "max gradient norm (0: no clipping)")
     ema_decay: float = config_field(
@@ -105,11 +113,14 @@ class RunConfig:
     taxonomy_mask: bool = config_field(
         True, "Taxonomy Loss Masking: no loss on the classes an image's customer does not "
         "label (false: the plain merged baseline)")
-    resume: str | None = config_field(None, "a checkpoint (e.g. runs/exp/last.pt) to continue "
-                                      "exactly")
+    resume: str | None = config_field(
+        None, "a checkpoint (e.g. runs/exp/last.pt) to continue exactly: its config, "
+        "taxonomies, data and run folder are the defaults; options given beside it override "
+        "them (with a warning when that changes what is trained)")
     init_checkpoint: str | None = config_field(
-        None, "model weights to start from (same taxonomy hash); optimizer and step count "
-        "start afresh")
+        None, "model weights to start from; a checkpoint of other taxonomies is matched by "
+        "class name (kept classes keep their head columns, new ones start fresh, the mapping "
+        "goes to init_mapping.json); optimizer and step count start afresh")
     sync_bn: bool = config_field(False, "synchronise batch norm across processes (torchrun "
                                  "only)")
     progress: bool = config_field(True, "show a progress bar")
@@ -133,14 +144,28 @@ def _check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
             raise ConfigError(f"{name} must be {bounds}, got {value}")
 
 
+class Sections:
+    """A config made of sections (one dataclass per concern): its plain-data form and back.
+    ``TrainConfig`` and the classifier's ``ClassifierConfig`` are such configs."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> Any:
+        """The config of a (partial) nested dict; ``ConfigError`` naming unknown keys."""
+        return build_config(cls, d, where)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Sections):
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     labeler: LabelerConfig = field(default_factory=LabelerConfig)
     loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
+    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -152,33 +177,47 @@ class TrainConfig:
                               f"model.image_size {self.model.image_size}; "
                               "set model.image_size only")
         self.augment = dataclasses.replace(self.augment, image_size=self.model.image_size)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "TrainConfig":
-        return _build(cls, d, where)
+        if self.pseudo.enabled and (self.optim.ema_decay == 0 or self.model.heads != "shared"
+                                    or not self.run.taxonomy_mask):
+            raise ConfigError("pseudo.enabled needs the EMA teacher (optim.ema_decay > 0), "
+                              "shared heads (model.heads: shared) and taxonomy masking "
+                              "(run.taxonomy_mask: true)")
 
 
-def _build(cls: type, d: dict, where: str) -> Any:
-    """Dataclass ``cls`` from a (partial) nested dict; unknown keys are an error naming them."""
+def build_config(cls: type, d: dict, where: str) -> Any:
+    """Dataclass ``cls`` from a (partial) nested dict; unknown keys are an error naming them.
+    Any config of sections (``TrainConfig``, the classifier's ``ClassifierConfig``) builds so."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(d).__name__}")
     hints, names = get_type_hints(cls), {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
+    unknown = sorted(set(d) - names, key=str)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+        advice = "".join(_suggestion(cls, key) for key in unknown)
+        raise ConfigError(f"{where}: unknown key(s) {unknown}{advice}; known: {sorted(names)}")
     kwargs = {}
     for key, value in d.items():
         if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = _build(hints[key], value, f"{where}.{key}")
+            kwargs[key] = build_config(hints[key], value, f"{where}.{key}")
         else:
             kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
     try:
         return cls(**kwargs)
     except ValueError as exc:  # a section's own checks (ranges, choices)
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _suggestion(cls: type, key: Any) -> str:
+    """``"; did you mean 'lr'?"`` for an unknown key of section ``cls`` (case-insensitive); at
+    the top level also a field of a section (``lr`` -> ``optim.lr``)."""
+    names = [f.name for f in fields(cls)]
+    hint = did_you_mean(key, names)
+    hints = get_type_hints(cls)
+    sectioned = all(dataclasses.is_dataclass(hints[n]) for n in names)  # a whole config
+    if hint or not sectioned or not isinstance(key, str):
+        return hint
+    dotted = [f"{s}.{f.name}" for s in names for f in fields(hints[s])]
+    exact = [d for d in dotted if d.split(".", 1)[1].lower() == key.lower()]
+    return f"; did you mean {exact[0]!r}?" if exact else did_you_mean(key, dotted)
 
 
 def coerce(value: Any, t: Any, where: str) -> Any:

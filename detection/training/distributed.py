@@ -8,10 +8,18 @@ runs as a single process (rank 0 of 1).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from supertax.errors import InputError
+
+T = TypeVar("T")
+RANK0_WAIT = timedelta(hours=24)  # how long the other ranks wait for rank 0's merge
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,42 @@ def broadcast_state(module: torch.nn.Module, info: DistInfo) -> None:
     with torch.no_grad():
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, src=0)
+
+
+def in_group(info: DistInfo) -> bool:
+    """True when ``info`` is one of several ranks and their process group is up (a DistInfo
+    made by hand, e.g. to compute a rank's share in a test, has none)."""
+    return info.enabled and dist.is_available() and dist.is_initialized()
+
+
+def run_on_rank0(work: Callable[[], T], info: DistInfo, timeout: timedelta = RANK0_WAIT
+                 ) -> T | None:
+    """``work()`` on rank 0 only, while the other ranks wait (up to ``timeout``, on a CPU
+    process group of their own, so a long merge does not trip the default group's timeout).
+
+    Returns ``work()``'s result on rank 0 and None elsewhere. When ``work`` raises on rank 0,
+    it re-raises there and the other ranks raise an ``InputError`` quoting it (none is left
+    waiting). Without a process group it is just ``work()``.
+    """
+    if not in_group(info):
+        return work()
+    group = dist.new_group(backend="gloo", timeout=timeout)
+    try:
+        if info.is_main:
+            try:
+                result = work()
+            except BaseException as exc:
+                dist.broadcast_object_list([f"{type(exc).__name__}: {exc}"], src=0, group=group)
+                raise
+            dist.broadcast_object_list([None], src=0, group=group)
+            return result
+        box = [None]
+        dist.broadcast_object_list(box, src=0, group=group)
+        if box[0] is not None:
+            raise InputError(f"rank 0 failed, so rank {info.rank} stops too: {box[0]}")
+        return None
+    finally:
+        dist.destroy_process_group(group)
 
 
 def all_ranks_true(flag: bool) -> bool:

@@ -4,7 +4,10 @@ A run folder holds ``RUN_FILES``. Training into a folder that holds any of them 
 unless the run continues from a checkpoint in that same folder (``--resume``) or
 ``--overwrite`` is given, which removes the old run's files when training starts. The check
 runs before anything is read or written, so a refused or failing start leaves the folder as it
-was.
+was (except under torchrun without ``--data``: rank 0 starts the folder to write its merge,
+``super.json``, for the other ranks). Besides the config, checkpoints and metrics it holds
+``split.json`` (the images trained and validated on) and, after a warm start from a checkpoint
+of other taxonomies, ``init_mapping.json``.
 """
 
 from __future__ import annotations
@@ -14,22 +17,28 @@ from pathlib import Path
 
 import yaml
 
+from datasets import split
 from datasets.files import check_outputs, remove_stale_temps, write_atomic
 from supertax.errors import ConfigError, OutputError
 
+SPLIT, INIT_MAPPING = "split.json", "init_mapping.json"
 RUN_FILES = ("last.pt", "best.pt", "config.yaml", "metrics.jsonl", "taxonomy_hash.txt",
-             "taxonomies.json", "merge_report.json")
+             "taxonomies.json", "merge_report.json", SPLIT, INIT_MAPPING)
 
 
 def existing_run_files(folder: Path) -> list[str]:
     return [name for name in RUN_FILES if (folder / name).exists()]
 
 
+def check_resume_overwrite(resume: str | None, overwrite: bool | None) -> None:
+    if resume and overwrite:
+        raise ConfigError("--resume continues a run and --overwrite replaces it: choose one")
+
+
 def check_run_folder(output: str | Path, resume: str | None, overwrite: bool) -> None:
     """``OutputError`` when ``output`` cannot hold this run (see the module docstring)."""
     out = Path(output)
-    if resume and overwrite:
-        raise ConfigError("--resume continues a run and --overwrite replaces it: choose one")
+    check_resume_overwrite(resume, overwrite)
     if out.exists() and not out.is_dir():
         raise OutputError(f"run.output {out}: is a file, not a folder")
     check_outputs({"run.output": out / RUN_FILES[0]}, [])  # a parent that is a file
@@ -64,3 +73,13 @@ def write_run_files(out: Path, config: dict, taxonomy_hash: str, taxonomies: dic
     write_atomic(out / "taxonomy_hash.txt", taxonomy_hash + "\n")
     write_atomic(out / "taxonomies.json", json.dumps(taxonomies, indent=1))
     write_atomic(out / "merge_report.json", json.dumps(merge_report, indent=1))
+
+
+def write_split(out: Path, train: list, val: list, cfg: split.SplitConfig) -> None:
+    """``split.json``: the images the run trains and validates on (``datasets.split``)."""
+    split.write_split(out / SPLIT, train, val, cfg)
+
+
+def write_init_mapping(out: Path, record: dict) -> None:
+    """``init_mapping.json``: how ``--init-checkpoint``'s classes were matched by name."""
+    write_atomic(out / INIT_MAPPING, json.dumps(record, indent=1))

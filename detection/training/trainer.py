@@ -1,8 +1,10 @@
 """Train one EfficientDet across every customer dataset of a taxonomy set.
 
-``Trainer(cfg).fit()`` merges the datasets, splits them, builds the model and the
-masked training bench, and runs the loop (``fit``, over ``detection.training.steps``) with
-validation, JSON-lines metrics and atomic checkpoints (``last.pt``, ``best.pt``).
+``Trainer(cfg).fit()`` merges the datasets (or reads a prepared ``super.json``), splits them,
+builds the model (optionally warm-started from a checkpoint of other taxonomies,
+``detection.training.warm_start``) and the masked training bench, and runs the loop (``fit``,
+over ``detection.training.steps``) with validation, JSON-lines metrics, atomic checkpoints
+(``last.pt``, ``best.pt``) and the split it trained on (``split.json``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import random
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 import supertax
 from detection.anchors import fit
-from detection.training import checkpoint, distributed, run_folder
+from detection.training import checkpoint, distributed, run_folder, warm_start
 from detection.model.benches import PredictBench, TrainBench
+from detection.training.coverage import coverage_table, write_coverage
 from detection.training.config import TrainConfig
-from detection.training.loaders import TrainData, build_data
-from detection.training.steps import (NonFiniteLossError, predict, to_device, train_step,
-                                      warmup_cosine)
+from detection.training.loaders import TrainData, build_data, warn_empty_classes
+from detection.training.steps import (NonFiniteLossError, effective_warmup, predict, to_device,
+                                      train_step, warmup_cosine)
 from detection.evaluation import evaluate, load_ground_truth
 from detection.model.build import create_model
 from detection.training.progress import Progress
@@ -52,12 +54,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# what a checkpoint must hold to continue a run exactly (``Trainer._checkpoint_state``)
-RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
-               "taxonomies", "taxonomy_hash")
+RESUME_KEYS = checkpoint.RESUME_KEYS
 
 # settings that do not change what is trained: a resumed run may differ in these
-RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run.val_every"}
+RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run.val_every",
+               "run.init_checkpoint", "run.overwrite"}
 
 
 def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -77,12 +78,14 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def warn_anchor_fit(samples: list, cfg: TrainConfig, max_boxes: int = 50_000) -> None:
     """Print a warning when the anchors reach ``labeler.pos_iou`` with under 95 % of the
-    training boxes (best-possible recall, on up to ``max_boxes`` of them)."""
+    training boxes (best-possible recall, on the boxes of random images, about ``max_boxes``)."""
     size = cfg.model.image_size
+    counts = np.array([len(s.boxes) for s in samples], np.int64)
+    if counts.sum() > max_boxes:
+        order = np.random.default_rng(0).permutation(len(samples))
+        keep = order[:int(np.searchsorted(np.cumsum(counts[order]), max_boxes)) + 1]
+        samples = [samples[i] for i in np.sort(keep)]
     boxes = fit.model_input_boxes(samples, size)
-    if len(boxes) > max_boxes:
-        boxes = boxes[torch.randperm(len(boxes), generator=torch.Generator().manual_seed(0))
-                      [:max_boxes]]
     result = fit.evaluate_spec(fit.spec_of(cfg.model), boxes, size, cfg.labeler.pos_iou)
     if result.bpr < fit.BPR_WARN:
         print(f"warning: the anchors reach IoU {cfg.labeler.pos_iou} with only {result.bpr:.1%} "
@@ -92,22 +95,28 @@ def warn_anchor_fit(samples: list, cfg: TrainConfig, max_boxes: int = 50_000) ->
 
 
 class Trainer:
+    """The detector's trainer. The loop, checkpoints, resume and logging are generic over what
+    ``__init__`` builds between ``_start_run`` and ``_start_loop`` (``data``, ``model``,
+    ``train_module``); ``detection.classification.trainer.ClassifierTrainer`` builds an image
+    classifier there and replaces the detection hooks (validation, start warnings, coverage)."""
+
+    score_key = "AP"  # the validation metric that picks best.pt (``state.best_ap``)
+
     def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
-        self.dist, self.device = distributed.init(cfg.run.device)
-        seed_everything(cfg.run.seed)
-        self.out = Path(cfg.run.output)
-        run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite)
+        self._start_run(cfg)
         self.taxset = supertax.load(cfg.data.taxonomies, super_name=cfg.data.super_taxonomy)
-        self.data: TrainData = build_data(cfg, self.taxset, self.dist)
+        self.data: TrainData = build_data(cfg, self.taxset, self.dist, self._start_folder)
         self.model = create_model(cfg.model, self.taxset.num_classes,
                                   head_masks=np.asarray(self.taxset.masks)).to(self.device)
         if cfg.run.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.init_mapping: dict | None = None   # init_mapping.json: how the classes matched
         if cfg.run.init_checkpoint:
             self._init_from(cfg.run.init_checkpoint)
         self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
-                                cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask).to(self.device)
+                                cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask,
+                                pseudo=cfg.pseudo if cfg.pseudo.enabled else None,
+                                num_taxonomies=len(self.taxset.index)).to(self.device)
         if cfg.run.sync_bn and self.dist.enabled:
             self.bench = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.bench)
         # per-taxonomy heads: the heads of taxonomies absent from a batch get no gradient
@@ -115,12 +124,29 @@ class Trainer:
             self.bench, device_ids=self._ddp_ids(),
             find_unused_parameters=cfg.model.heads == "per-taxonomy")
             if self.dist.enabled else self.bench)
+        self._start_loop()
+
+    # -- set-up helpers -------------------------------------------------------------------------
+    def _start_run(self, cfg) -> None:
+        """Config, device, seeds, and the run folder's check (nothing written yet)."""
+        self.cfg = cfg
+        self.dist, self.device = distributed.init(cfg.run.device)
+        seed_everything(cfg.run.seed)
+        self.out = Path(cfg.run.output)
+        run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite)
+        self._folder_started = False
+
+    def _start_loop(self) -> None:
+        """Optimizer, schedule, scaler, EMA and loop state for ``self.model`` (then resume)."""
+        cfg = self.cfg
         self.optimizer = self._optimizer()
         self.total_steps = self._total_steps()
         o = cfg.optim
+        self.warmup_steps, self._warmup_warning = effective_warmup(o.warmup_steps,
+                                                                   self.total_steps, o.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda s: warmup_cosine(s, self.total_steps, o.warmup_steps, o.min_lr_ratio))
+            lambda s: warmup_cosine(s, self.total_steps, self.warmup_steps, o.min_lr_ratio))
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=o.amp and self.device.type == "cuda")
         self.ema = (ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True)
@@ -133,7 +159,6 @@ class Trainer:
         if cfg.run.resume:
             self._resume(cfg.run.resume)
 
-    # -- set-up helpers -------------------------------------------------------------------------
     def _ddp_ids(self):
         return [self.device.index] if self.device.type == "cuda" else None
 
@@ -159,29 +184,45 @@ class Trainer:
         the first misfitting keys when they do not fit."""
         misfit = checkpoint.weights_misfit(self.model, weights)
         if misfit:
-            m = self.cfg.model
             raise checkpoint.CheckpointError(
-                f"{path}: {what} do not fit {m.name} at {m.image_size}px with "
-                f"{self.taxset.num_classes} classes ({m.heads} heads): {'; '.join(misfit)}")
+                f"{path}: {what} do not fit {self._model_description()}: {'; '.join(misfit)}")
         self.model.load_state_dict(weights)
+
+    def _model_description(self) -> str:
+        m = self.cfg.model
+        return (f"{m.name} at {m.image_size}px with {self.taxset.num_classes} classes "
+                f"({m.heads} heads)")
 
     def _init_from(self, path: str) -> None:
         """Start from the weights of a checkpoint, or of a bare effdet state dict (no digest
-        needed; still read without running code from it)."""
+        needed; still read without running code from it). A checkpoint of other taxonomies is
+        matched by class name (``warm_start``); the mapping is printed and kept for
+        ``init_mapping.json``."""
         ckpt = checkpoint.load(path, bare=True)
-        if "taxonomy_hash" in ckpt:
-            checkpoint.check_taxonomy(ckpt, self.taxset, path)
-        self._load_weights(ckpt.get("model", ckpt), path, "the weights (--init-checkpoint)")
+        weights = ckpt.get("model", ckpt)
+        if "taxonomy_hash" in ckpt and ckpt["taxonomy_hash"] != self.taxset.hash:
+            if "taxonomies" not in ckpt:
+                checkpoint.check_taxonomy(ckpt, self.taxset, path)  # names what it cannot read
+            fitted = warm_start.warm_start(ckpt, self.model, self.taxset, self.cfg.model.heads,
+                                           path)
+            weights, self.init_mapping = fitted.weights, fitted.record
+            if self.dist.is_main:
+                print(f"init-checkpoint {path}: trained for other taxonomies; classes matched "
+                      f"by name: {fitted.mapping.summary()} (details: "
+                      f"{self.out / run_folder.INIT_MAPPING})")
+        self._load_weights(weights, path, "the weights (--init-checkpoint)")
 
     def _resume(self, path: str) -> None:
         ckpt = checkpoint.load(path, required=RESUME_KEYS)
-        checkpoint.check_taxonomy(ckpt, self.taxset, path)
+        checkpoint.check_taxonomy(ckpt, self.taxset, path, hint=(
+            "a resumed run keeps its taxonomies; to continue training with these, start a new "
+            f"run with --init-checkpoint {path} (classes are matched by name)"))
         if not isinstance(ckpt["config"], dict):
             raise checkpoint.CheckpointError(f"{path}: its 'config' is not a mapping")
         changed = config_changes(ckpt["config"], self.cfg.to_dict())
         if changed and self.dist.is_main:
-            warnings.warn(f"{path}: resuming with other settings than the checkpoint's, so the "
-                          f"run will not continue exactly: {'; '.join(changed)}", stacklevel=3)
+            print(f"warning: {path}: resuming with other settings than the checkpoint's, so the "
+                  f"run will not continue exactly: {'; '.join(changed)}", file=sys.stderr)
         self._load_weights(ckpt["model"], path, "the weights")
         try:
             self._restore(ckpt)
@@ -217,12 +258,22 @@ class Trainer:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def _start_folder(self) -> None:
+        """Create the run folder (removing the old run's files with ``--overwrite``), once."""
+        if self.dist.is_main and not self._folder_started:
+            run_folder.start_run_folder(self.out, self.cfg.run.overwrite)
+            self._folder_started = True
+
     def write_run_files(self) -> None:
         if not self.dist.is_main:
             return
-        run_folder.start_run_folder(self.out, self.cfg.run.overwrite)
+        self._start_folder()
         run_folder.write_run_files(self.out, self.cfg.to_dict(), self.taxset.hash,
                                    self.taxset.to_dict(), self.data.report)
+        run_folder.write_split(self.out, self.data.train.samples, self.data.val.samples,
+                               self.cfg.split)
+        if self.init_mapping is not None:
+            run_folder.write_init_mapping(self.out, self.init_mapping)
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -256,7 +307,9 @@ class Trainer:
         ``val_every``."""
         self.write_run_files()
         if self.dist.is_main and not self.state.step:
-            warn_anchor_fit(self.data.train.samples, self.cfg)
+            self._warn_before_training()
+            if self._warmup_warning:
+                print(f"warning: {self._warmup_warning}", file=sys.stderr)
         s = self.state
         progress = Progress(self.total_steps, s.step,
                             enabled=self.cfg.run.progress and self.dist.is_main)
@@ -272,8 +325,33 @@ class Trainer:
             progress.close()
         if not s.history or s.history[-1]["step"] != s.step:
             self._validate_and_save()
+        if self.dist.is_main:
+            self._report_coverage()
         distributed.barrier(self.dist)
         return s
+
+    def _warn_before_training(self) -> None:
+        """Warnings about the data, printed once before the first step."""
+        warn_anchor_fit(self.data.train.samples, self.cfg)
+        warn_empty_classes(self.data.train.samples, self.taxset)
+
+    def _report_coverage(self) -> None:
+        """Print and save the supervision counts of this process's steps (``coverage.json``)."""
+        names = sorted(self.taxset.index, key=self.taxset.index.get)
+        report, warnings = write_coverage(self.bench.coverage.cpu().numpy(), names,
+                                          list(self.taxset.names), self.out)
+        if self.cfg.run.progress:
+            print("supervision coverage (anchor cells, all taxonomies; per taxonomy in "
+                  f"{self.out / 'coverage.json'}):\n{coverage_table(report)}")
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+
+    def _teacher(self) -> torch.nn.Module | None:
+        """The EMA model once pseudo-labels start, else None."""
+        p = self.cfg.pseudo
+        if p.enabled and self.ema is not None and self.state.step >= p.start_step:
+            return self.ema.module
+        return None
 
     def _train_epoch(self, progress: Progress) -> None:
         """Train the rest of epoch ``state.epoch`` (or until the step budget is spent).
@@ -294,7 +372,7 @@ class Trainer:
             batch = to_device(batch, self.device, cfg.run.channels_last)
             try:  # steps are numbered from 1 in messages, as in metrics.jsonl
                 losses = train_step(self.train_module, batch, self.optimizer, self.scaler,
-                                    cfg.optim.clip_grad, s.step + 1)
+                                    cfg.optim.clip_grad, s.step + 1, teacher=self._teacher())
             except NonFiniteLossError as exc:
                 self._stop_non_finite(exc)
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
@@ -337,10 +415,10 @@ class Trainer:
 
     def _validate_and_save(self) -> None:
         metrics = self.validate()
-        ap = metrics.get("AP")
+        ap = metrics.get(self.score_key)
         ap = -1.0 if ap is None else float(ap)
         self.log({"step": self.state.step, "epoch": self.state.epoch, "val": metrics})
-        self.state.history.append({"step": self.state.step, "AP": ap})
+        self.state.history.append({"step": self.state.step, self.score_key: ap})
         if ap > self.state.best_ap:
             self.state.best_ap = ap
             self.save("best.pt")

@@ -27,7 +27,7 @@ from detection.training import checkpoint
 from detection.training.checkpoint import CheckpointError
 from detection.training.trainer import Trainer
 from tests.detection.training.test_checkpoint import flip_byte
-from tests.detection.training.test_trainer import tiny_config
+from tests.factories import tiny_train_config as tiny_config
 from tests.factories import make_checkpoint, make_tiny_taxonomies
 from tests.paths import DRIVING
 from tools.train import main as train_main

@@ -77,12 +77,19 @@ def test_two_labels_mapping_to_one_class_warn_at_the_second(tmp_path):
 def test_super_class_no_taxonomy_labels_warns_at_the_class(tmp_path):
     driving_with(tmp_path, a={"Human": "person", "Vehicle": "vehicle"})
     sup = tmp_path / "driving.yaml"
-    # person 4:11 is labeled; its children are only coarse; traffic_light 13:11 nothing at all
-    unlabeled = [("pedestrian_adult", 7, 15), ("pedestrian_child", 8, 15), ("car", 11, 15),
-                 ("truck", 12, 15), ("traffic_light", 13, 11)]
+    # person 4:11 and vehicle 9:11 are labeled; their children are only coarse (a's boxes of
+    # the other parent are off their path, a's background is under their labeled parent);
+    # traffic_light 13:11 is off the path of both parents' boxes
+    dead = ("is labeled by no taxonomy, nor is any of its descendants: no box is a positive for "
+            "it, so it will never be trained to detect anything. Negatives only: a at the boxes "
+            "of classes off its path (certain_cells rows or all)")
+    inherited = "; a at background anchors (each labels an ancestor of it; certain_cells all)"
+    unlabeled = [("pedestrian_adult", 7, 15, inherited), ("pedestrian_child", 8, 15, inherited),
+                 ("car", 11, 15, inherited), ("truck", 12, 15, inherited),
+                 ("traffic_light", 13, 11, "")]
     assert diagnostics(tmp_path) == [
-        at(sup, line, col, WARNING, f"class {name!r} is labeled by no taxonomy: it will never be "
-                                    "trained") for name, line, col in unlabeled]
+        at(sup, line, col, WARNING, f"class {name!r} {dead}{more}")
+        for name, line, col, more in unlabeled]
 
 
 def test_class_labeled_by_any_taxonomy_is_not_reported(tmp_path):
@@ -112,7 +119,9 @@ def test_parent_with_all_children_labeled_but_not_exhaustive_says_what_marking_g
     assert diagnostics(tmp_path) == [
         at(tmp_path / "driving.yaml", 9, 11, WARNING,
            "taxonomy 'a' labels every child of 'vehicle' but 'vehicle' is not marked exhaustive; "
-           "marking it would let this taxonomy's images also train the 'vehicle' column")]
+           "its boxes of those children train 'vehicle' as positives (certain cells), and marking "
+           "it exhaustive would also make this taxonomy's background anchors certain 'vehicle' "
+           "negatives")]
 
 
 def test_parent_labeled_directly_gives_no_exhaustive_warning(tmp_path):
@@ -126,7 +135,9 @@ def test_shipped_driving_taxonomies_are_valid_with_one_warning(tmp_path):
     assert v.ok
     assert [d.message for d in v.diagnostics] == [
         "taxonomy 'customer_b' labels every child of 'vehicle' but 'vehicle' is not marked "
-        "exhaustive; marking it would let this taxonomy's images also train the 'vehicle' column"]
+        "exhaustive; its boxes of those children train 'vehicle' as positives (certain cells), "
+        "and marking it exhaustive would also make this taxonomy's background anchors certain "
+        "'vehicle' negatives"]
 
 
 def test_file_with_errors_still_gets_its_references_checked(tmp_path):

@@ -23,8 +23,10 @@ def test_matrix_rows_are_taxonomies_and_cells_are_glyphs():
 def test_text_report_lists_diagnostics_then_matrix_then_summary(tmp_path):
     text = report.render_text(validate_files([shipped_with_data(tmp_path)])).splitlines()
     assert text[0].endswith("driving.yaml:11:11: warning: taxonomy 'customer_b' labels every child "
-                            "of 'vehicle' but 'vehicle' is not marked exhaustive; marking it would "
-                            "let this taxonomy's images also train the 'vehicle' column")
+                            "of 'vehicle' but 'vehicle' is not marked exhaustive; its boxes of "
+                            "those children train 'vehicle' as positives (certain cells), and "
+                            "marking it exhaustive would also make this taxonomy's background "
+                            "anchors certain 'vehicle' negatives")
     assert text[3:7] == SHIPPED_ROWS
     assert text[-1] == "valid: 4 files, 0 errors, 1 warning"
 

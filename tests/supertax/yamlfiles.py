@@ -28,6 +28,9 @@ def shipped_with_data(folder: Path) -> Path:
     for f in sorted(SHIPPED.glob("*.yaml")):
         (target / f.name).write_bytes(f.read_bytes())
         for src in (yaml.safe_load(f.read_text()) or {}).get("data") or []:
+            if "classification" in src:  # an image-classification folder
+                (target / src["classification"]).resolve().mkdir(parents=True, exist_ok=True)
+                continue
             (target / src["images"]).resolve().mkdir(parents=True, exist_ok=True)
             annotations = (target / src["annotations"]).resolve()
             annotations.parent.mkdir(parents=True, exist_ok=True)

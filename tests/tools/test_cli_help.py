@@ -17,13 +17,15 @@ import pytest
 from detection.training.cli_options import SECTIONS, options
 from tests.factories import make_tiny_taxonomies
 from tests.paths import DRIVING, REPO
-from tools import (evaluate, export, fit_anchors, make_demo_data, merge_datasets, predict, train,
-                   upgrade_checkpoint, validate_taxonomies)
+from tools import (evaluate, evaluate_classifier, export, fit_anchors, make_demo_data,
+                   merge_datasets, predict, train, train_classifier, upgrade_checkpoint,
+                   validate_taxonomies)
 
 TOOLS = {"train": train, "evaluate": evaluate, "merge_datasets": merge_datasets,
          "make_demo_data": make_demo_data, "validate_taxonomies": validate_taxonomies,
          "predict": predict, "export": export, "fit_anchors": fit_anchors,
-         "upgrade_checkpoint": upgrade_checkpoint}
+         "upgrade_checkpoint": upgrade_checkpoint, "train_classifier": train_classifier,
+         "evaluate_classifier": evaluate_classifier}
 HEAVY = ("torch", "effdet", "timm", "cv2", "albumentations")
 ZOO = "kind: super-taxonomy\nname: zoo\nclasses: [{name: duck}]\n"
 FARM = "kind: taxonomy\nname: farm\nsuper_taxonomy: zoo\nlabels:\n  - {name: Duck, maps_to: duck}\n"

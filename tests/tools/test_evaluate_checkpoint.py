@@ -122,3 +122,21 @@ def test_checkpoint_only_options_need_checkpoint(tool, setup):
     with pytest.raises(SystemExit) as exc:
         tool.parse_args(["--gt", "g.json", "--predictions", "p.json", "--save-predictions", "d"])
     assert exc.value.code == 2
+
+
+def test_split_val_predicts_only_the_runs_validation_images(tool, setup, capsys):
+    """The demo's test file has no content hashes: its images are matched by id."""
+    run = setup.root / "run_split"
+    run.mkdir()
+    entries = [{"id": i, "file_name": f"{i:06d}.png", "content_hash": ""} for i in (1, 2, 3, 4)]
+    (run / "split.json").write_text(json.dumps({"format": 1, "val_fraction": 0.5, "salt": "s",
+                                                "by": "filename", "train": entries[:2],
+                                                "val": entries[2:]}))
+    out = setup.root / "split_out"
+    code = tool.main(_base(setup, "--run", str(run), "--split", "val",
+                           "--save-predictions", str(out / "p.json"), "--json",
+                           str(out / "r.json")))
+    assert code == 0
+    assert "2 of 2 images found" in capsys.readouterr().out
+    assert {p["image_id"] for p in json.loads((out / "p.json").read_text())} <= {3, 4}
+    assert json.loads((out / "r.json").read_text())["counts"]["images"] == 2

@@ -123,7 +123,8 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
     assert proc.stdout.count("trained 3 steps") == 1                 # only rank 0 prints
     names = {p.name for p in out.iterdir()}
     assert names == {"best.pt", "last.pt", "config.yaml", "merge_report.json", "metrics.jsonl",
-                     "taxonomies.json", "taxonomy_hash.txt"}           # no temp files left
+                     "taxonomies.json", "taxonomy_hash.txt", "split.json", "coverage.json",
+                     "super.json"}    # no temp files left; super.json: rank 0's merge, read by 1
     records = read_metrics(out)
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]  # written once, by rank 0
     assert [r["step"] for r in records if "val" in r] == [2, 3]

@@ -94,3 +94,18 @@ def test_unknown_customer_and_foreign_labels_are_errors(driving):
         evaluate(customer_a_gt(), [], taxset=driving, customer="customer_z")
     with pytest.raises(EvalInputError, match=r"\['Human', 'Dog'\] are not labels of taxonomy"):
         evaluate(customer_a_gt(), [], taxset=driving, customer="customer_b")
+
+
+def test_unknown_names_get_case_insensitive_suggestions(driving):
+    with pytest.raises(EvalInputError, match=r"unknown customer taxonomy 'Customer_A'; known: "
+                                             r"customer_a, customer_b, customer_c; did you mean "
+                                             r"'customer_a'\?"):
+        evaluate(customer_a_gt(), [], taxset=driving, customer="Customer_A")
+    gt = coco_gt([(1, 640, 480)], [(1, "human"), (2, "Dog")], [(1, 1, H1)])
+    with pytest.raises(EvalInputError, match=r"categories \['human'\] are not labels of taxonomy "
+                                             r"'customer_a' \(Human, Dog\); 'human': did you "
+                                             r"mean 'Human'\?"):
+        evaluate(gt, [], taxset=driving, customer="customer_a")
+    with pytest.raises(EvalInputError, match=r"nor the labels of one taxonomy .*; 'human': did "
+                                             r"you mean 'Human'\?$"):
+        evaluate(gt, [], taxset=driving)                      # customer inferred: none fits

@@ -92,7 +92,7 @@ def test_augment_image_size_follows_the_model():
 def test_resolved_config_round_trips_through_dict_and_yaml(tmp_path):
     config = write(tmp_path, "augment: {scale_jitter: [0.5, 1.5]}\nsplit: {by: filename}\n")
     cfg = parse(["--config", config, "--image-size", "256", "--no-taxonomy-mask",
-                 "--resume", "runs/a/last.pt"])
+                 "--init-checkpoint", "runs/a/last.pt"])
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     # config.yaml in the run folder is a valid --config file for the same run
     saved = write(tmp_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
