@@ -119,7 +119,7 @@ def summarize(runs: dict, classes: list[str]) -> dict:
             def stat(get):
                 x = np.array([get(v[mode]) for v in vals], dtype=float)
                 return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1
-                        else 0.0, "values": x.round(4).tolist()}
+                        else None, "values": x.round(4).tolist()}   # no std from one seed
             out[name][mode] = {"AP": stat(lambda v: v["AP"]), "AP50": stat(lambda v: v["AP50"]),
                                "per_class": {c: stat(lambda v, c=c: v["per_class"].get(c) or 0.0)
                                              for c in classes}}
@@ -133,7 +133,7 @@ def markdown(summary: dict, classes: list[str], mode: str) -> str:
              "|---|" + "---|" * len(names)]
 
     def cell(s):
-        return f"{s['mean']:.3f} ± {s['std']:.3f}"
+        return f"{s['mean']:.3f}" + ("" if s["std"] is None else f" ± {s['std']:.3f}")
 
     for c in classes:
         row = [cell(summary[n][mode]["per_class"][c]) for n in names]
@@ -174,14 +174,14 @@ def plot(summary: dict, classes: list[str], path: Path) -> None:
         pos = x + (i - (len(summary) - 1) / 2) * width
         h = [s["hierarchy"]["per_class"][c] for c in classes] + [s["hierarchy"]["AP"]]
         f = [s["flat"]["per_class"][c] for c in classes] + [s["flat"]["AP"]]
-        ax.bar(pos, [v["mean"] for v in h], width, yerr=[v["std"] for v in h], capsize=2,
+        ax.bar(pos, [v["mean"] for v in h], width, yerr=[v["std"] or 0.0 for v in h], capsize=2,
                label=name)
         ax.scatter(pos, [v["mean"] for v in f], marker="_", color="black", s=40, zorder=3)
     ax.set_xticks(x, labels, rotation=20)
     ax.set_ylabel("AP (IoU 0.50:0.95), fully labeled test split")
-    seeds = summary[next(iter(summary))]["seeds"]
-    ax.set_title(f"Taxonomy ablation, mean ± std over seeds {seeds} (bars: hierarchy "
-                 "decoding; ticks: plain)")
+    seeds = ", ".join(f"{n} {len(s['seeds'])}" for n, s in summary.items())
+    ax.set_title(f"Taxonomy ablation, mean ± std over seeds ({seeds}); bars: hierarchy "
+                 "decoding, ticks: plain", fontsize="medium")
     ax.legend(ncol=3, fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -47,6 +47,8 @@ def test_summary_gives_mean_and_sample_std_over_seeds_and_the_target_ratios():
     table = markdown(s, ["car"], "flat")
     assert "| car | 0.400 ± 0.141 | 0.200 ± 0.283 | 0.600 ± 0.000 |" in table
     assert "| **mAP** | 0.450 ± 0.071 | 0.550 ± 0.071 | 0.600 ± 0.000 |" in table
+    one = summarize({"naive": {0: _scores(0.4, {"car": 0.3})}}, ["car"])
+    assert "| car | 0.300 |" in markdown(one, ["car"], "flat")          # no std from one seed
     assert ratios(s, "flat") == ["certain / naive mAP = 1.222x (target >= 1.15x)",
                                  "best masked (certain) / oracle mAP = 0.917x (target >= 0.90x)"]
 
