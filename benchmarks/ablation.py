@@ -19,13 +19,17 @@ from pathlib import Path
 import torch
 import yaml
 
-import supertax
-from detection.training import checkpoint
-from detection.training.config import TrainConfig
-from detection.evaluation import EvalResult, evaluate
-from detection.model.benches import to_coco_results
-from detection.prediction.predictor import ground_truth_loader, load_predictor, predict_images
-from detection.training.trainer import Trainer
+import taxdet.supertax as supertax
+from taxdet.detection.evaluation import EvalResult, evaluate
+from taxdet.detection.model.detector_wrappers import to_coco_results
+from taxdet.detection.prediction.predictor import (
+    ground_truth_loader,
+    load_predictor,
+    predict_images,
+)
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.training.trainer import Trainer
 
 VARIANTS = ("naive", "separate", "masked", "oracle")
 

@@ -14,18 +14,11 @@ import argparse
 import contextlib
 import copy
 import io
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-try:
-    import detection.evaluation  # noqa: F401
-except ImportError:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from detection.evaluation import STAT_KEYS, evaluate  # noqa: E402
+from taxdet.detection.evaluation import STAT_KEYS, evaluate
 
 
 def generate(images: int, classes: int, dets: int, seed: int = 0) -> tuple[dict, list[dict]]:

@@ -24,24 +24,20 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-warnings.filterwarnings("ignore", category=FutureWarning)
-
-import supertax  # noqa: E402
-from datasets.transforms import normalize  # noqa: E402
-from detection.export.export_net import ExportNet  # noqa: E402
-from detection.export.exporter import onnx_bytes  # noqa: E402
-from detection.export.postprocess import detect  # noqa: E402
-from detection.export.runtime import require_onnxruntime  # noqa: E402
-from detection.export.sliced_head import customer_outputs, slice_class_head  # noqa: E402
-from detection.model.benches import PredictBench  # noqa: E402
-from detection.model.build import ModelConfig, create_model  # noqa: E402
+import taxdet.supertax as supertax
+from taxdet.datasets.transforms import normalize
+from taxdet.detection.export.export_net import ExportNet
+from taxdet.detection.export.exporter import onnx_bytes
+from taxdet.detection.export.postprocess import detect
+from taxdet.detection.export.runtime import require_onnxruntime
+from taxdet.detection.export.sliced_head import customer_outputs, slice_class_head
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.model.detector_wrappers import PredictBench
 
 DRIVING = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
 
@@ -49,7 +45,7 @@ DRIVING = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
 def build_model(args) -> tuple[torch.nn.Module, supertax.TaxonomySet]:
     """The checkpoint's EMA model resized to ``--image-size``, or a fresh one."""
     if args.checkpoint:
-        from detection.export.exporter import build_export
+        from taxdet.detection.export.exporter import build_export
         exported = build_export(args.checkpoint, image_size=args.image_size)
         return exported.net.model, exported.taxset
     taxset = supertax.load([DRIVING])

@@ -14,17 +14,14 @@ import argparse
 import copy
 import statistics
 import time
-import warnings
 from typing import Callable
 
+import effdet
 import torch
+from effdet.anchors import AnchorLabeler as EffdetLabeler
+from effdet.anchors import Anchors
 
-warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.script
-
-import effdet  # noqa: E402
-from effdet.anchors import AnchorLabeler as EffdetLabeler, Anchors  # noqa: E402
-
-from detection.anchors.labeler import AnchorLabeler, LabelerConfig  # noqa: E402
+from taxdet.detection.anchors.labeler import AnchorLabeler, LabelerConfig
 
 
 def random_batch(batch: int, boxes: int, size: int, seed: int = 0):

@@ -15,23 +15,19 @@ import argparse
 import json
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
+import effdet
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.script
-
-import effdet  # noqa: E402
-import supertax  # noqa: E402
-
-from datasets.demo import DemoConfig, generate_demo  # noqa: E402
-from datasets.sample import Sample  # noqa: E402
-from datasets.sampler import TaxonomyWeightedSampler  # noqa: E402
-from datasets.torch_dataset import DetectionDataset, collate  # noqa: E402
-from datasets.transforms import AugmentConfig, train_transform  # noqa: E402
+import taxdet.supertax as supertax
+from taxdet.datasets.demo import DemoConfig, generate_demo
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.sampler import TaxonomyWeightedSampler
+from taxdet.datasets.torch_dataset import DetectionDataset, collate
+from taxdet.datasets.transforms import AugmentConfig, train_transform
 
 REPO = Path(__file__).resolve().parents[1]
 

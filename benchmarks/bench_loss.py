@@ -1,6 +1,6 @@
 """Forward + backward time of our masked detection loss vs effdet.loss.loss_fn, same inputs.
 
-Inputs: ``losses.synthetic.effdet_loss_batch`` (effdet's AnchorLabeler on random boxes, IoU
+Inputs: ``tests.losses.synthetic_batches.effdet_loss_batch`` (effdet's AnchorLabeler on random boxes, IoU
 band [0.4, 0.5) marked IGNORE). Timed per call, each ending in ``torch.autograd.grad`` with
 respect to the per-level head outputs (so gradients reach the model's layout):
 
@@ -10,7 +10,7 @@ respect to the per-level head outputs (so gradients reach the model's layout):
            (~30 % of columns unlabeled) and per-anchor box weights.
 - strict:  ``ours`` with ``certain_cells="none"`` (labeled columns only): what the certain-cell
            rules cost.
-- drop-in: ``losses.detection_loss`` with effdet's per-level lists (flattens targets too).
+- drop-in: ``taxdet.losses.detection_masking`` with effdet's per-level lists (flattens targets too).
 
 The three run interleaved, after warm-up; medians of ``--repeats`` are printed.
 """
@@ -21,15 +21,12 @@ import argparse
 import os
 import statistics
 import time
-import warnings
 
 import torch
+from effdet.loss import loss_fn
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-from effdet.loss import loss_fn  # noqa: E402
-
-from losses import DetectionLossConfig, detection_loss, masked_detection_loss  # noqa: E402
-from losses.synthetic import LossBatch, effdet_loss_batch  # noqa: E402
+from taxdet.losses import DetectionLossConfig, detection_loss, masked_detection_loss
+from tests.losses.synthetic_batches import LossBatch, effdet_loss_batch
 
 CFG = DetectionLossConfig()                            # certain cells on (the default rule)
 STRICT = DetectionLossConfig(certain_cells="none")     # labeled columns only

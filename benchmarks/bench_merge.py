@@ -4,7 +4,7 @@ Generates (in a temp dir, deleted afterwards) 3 customer COCO files of the drivi
 taxonomies with --images images and --annotations annotations in total, then runs,
 each in its own subprocess (fair peak RSS):
 
-* merge:  ``datasets.merge(taxset, MergeConfig(check_images=False))`` -- images are not
+* merge:  ``taxdet.datasets.merge(taxset, MergeConfig(check_images=False))`` -- images are not
   generated, so image decoding/hashing is not part of this benchmark;
 * coco:   ``pycocotools.coco.COCO(path)`` for each file (json.load + index), all kept alive.
 
@@ -81,8 +81,8 @@ def peak_rss_mb() -> float:
 
 
 def run_merge(root: Path) -> dict:
-    import supertax
-    from datasets import MergeConfig, merge
+    import taxdet.supertax as supertax
+    from taxdet.datasets import MergeConfig, merge
     base = peak_rss_mb()
     taxset = supertax.load([root])
     t0 = time.perf_counter()
@@ -120,7 +120,6 @@ def main() -> None:
     ap.add_argument("--run", nargs=2, metavar=("SIDE", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
-        sys.path.insert(0, str(REPO))
         print(json.dumps({"merge": run_merge, "coco": run_coco}[args.run[0]](Path(args.run[1]))))
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -54,9 +54,8 @@ def tiny_images(folder: Path, n: int = 16) -> list[str]:
 def make_super_json(path: Path, n_images: int, boxes_per_image: int) -> int:
     """Write a ``super.json`` of random boxes in the classes each image's taxonomy labels;
     returns the number of annotations."""
-    sys.path.insert(0, str(REPO))
-    import supertax
-    from datasets.superset import SampleColumns, SuperDataset, build_samples
+    import taxdet.supertax as supertax
+    from taxdet.datasets.superset import SampleColumns, SuperDataset, build_samples
     taxset = supertax.load([TAXONOMIES])
     rng = np.random.default_rng(0)
     files = tiny_images(path.parent / "images")
@@ -96,8 +95,7 @@ def time_train(data: Path, out: Path) -> float:
 
 def child(flags: list[str]) -> None:
     """Run tools/train.py and exit right after the first optimizer step, printing the time."""
-    sys.path.insert(0, str(REPO))
-    from detection.training import trainer
+    from taxdet.detection.training import trainer
     real = trainer.train_step
 
     def first_step(*args, **kwargs):
@@ -106,7 +104,7 @@ def child(flags: list[str]) -> None:
         os._exit(0)
 
     trainer.train_step = first_step
-    from tools.train import main
+    from taxdet.tools.train import main
     sys.exit(main(flags))
 
 

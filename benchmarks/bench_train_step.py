@@ -2,7 +2,7 @@
 
 Both sides start from the same EfficientDet weights, see the same batch and
 boxes, and use the same optimizer. effdet's side is its own ``DetBenchTrain``
-with its labeler (``bench_labeler=True``); ours is ``detection.model.benches.TrainBench``
+with its labeler (``bench_labeler=True``); ours is ``taxdet.detection.model.detector_wrappers.TrainBench``
 labeling on the device, with taxonomy masks, ancestors and box weights on.
 Steps alternate between the two; the median is reported.
 
@@ -17,26 +17,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from effdet.bench import DetBenchTrain
 
-import torch  # noqa: E402
-from effdet.bench import DetBenchTrain  # noqa: E402
-
-import supertax  # noqa: E402
-from detection.model.benches import TrainBench  # noqa: E402
-from detection.anchors.labeler import LabelerConfig  # noqa: E402
-from detection.model.build import ModelConfig, create_model  # noqa: E402
-from losses import DetectionLossConfig  # noqa: E402
-from losses.loss_config import PseudoLabelConfig  # noqa: E402
-from losses.targets import PADDING  # noqa: E402
+import taxdet.supertax as supertax
+from taxdet.core.targets import PADDING
+from taxdet.detection.anchors.labeler import LabelerConfig
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.model.detector_wrappers import TrainBench
+from taxdet.losses import DetectionLossConfig
+from taxdet.losses.loss_config import PseudoLabelConfig
 
 
 def make_batch(taxset: supertax.TaxonomySet, batch: int, size: int, boxes: int, seed: int) -> dict:

@@ -29,23 +29,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-# benchmarks/ is not installed: run from the checkout
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import supertax  # noqa: E402
-from datasets.classification_data import load_classification  # noqa: E402
-from datasets.classification_torch import ClassificationDataset  # noqa: E402
-from datasets.demo import DemoConfig, copy_taxonomies  # noqa: E402
-from datasets.demo_classification import SUMMARY, generate_crops  # noqa: E402
-from datasets.files import write_atomic  # noqa: E402
-from datasets.split import assign_split  # noqa: E402
-from detection.classification.config import ClassifierConfig  # noqa: E402
-from detection.classification.evaluation import (evaluate_logits, ood_result,  # noqa: E402
-                                                 predict_logits)
-from detection.classification.loaders import eval_loader  # noqa: E402
-from detection.classification.predictor import load_classifier  # noqa: E402
-from detection.classification.trainer import ClassifierTrainer  # noqa: E402
-from detection.training import checkpoint  # noqa: E402
+# benchmarks/ is not installed: run from the checkout
+import taxdet.supertax as supertax
+from taxdet.core.files import write_atomic
+from taxdet.datasets.classification_data import load_classification
+from taxdet.datasets.classification_torch import ClassificationDataset
+from taxdet.datasets.demo import DemoConfig, copy_taxonomies
+from taxdet.datasets.demo_classification import SUMMARY, generate_crops
+from taxdet.datasets.split import assign_split
+from taxdet.detection.classification.classifier_config import ClassifierConfig
+from taxdet.detection.classification.classifier_evaluation import (
+    evaluate_logits,
+    ood_result,
+    predict_logits,
+)
+from taxdet.detection.classification.classifier_loaders import eval_loader
+from taxdet.detection.classification.classifier_predictor import load_classifier
+from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
+from taxdet.detection.training import checkpoint
 
 CONCATENATED = {"naive": ("softmax", False), "softmax": ("softmax", True),
                 "bce": ("bce", True), "focal": ("focal", True),
@@ -226,7 +228,7 @@ def table(summary: dict) -> str:
 
 def chart(summary: dict, path: Path) -> None:
     """Grouped bars (mean, std error bars): mean accuracy, top-2, 1 - ECE and OOD AUROC."""
-    from detection.evaluation.plots import _save, plt
+    from taxdet.detection.evaluation.eval_plots import _save, plt
     shown = {"mean accuracy": "accuracy", "top-2 (super)": "top2_super", "OOD AUROC": "AUROC"}
     x = np.arange(len(shown))
     width = 0.8 / len(summary)

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS
-from detection.linting.matching import box_iou
-from supertax import Taxonomy
+from taxdet.detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS
+from taxdet.detection.linting.matching import box_iou
+from taxdet.supertax import Taxonomy
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     python benchmarks/lint_benchmark.py [--checkpoint CKPT] [--images-per-customer 80]
         [--world-seed 1] [--noise-seed 0] [--output runs/lint_benchmark]
 
-1. A fresh demo world (``datasets.demo``, seed ``--world-seed``, the driving taxonomies): its
+1. A fresh demo world (``taxdet.datasets.demo``, seed ``--world-seed``, the driving taxonomies): its
    images were never trained on, so a checkpoint trained on the demo data (seed 0) predicts
    them out-of-sample, without training anything here.
 2. Errors injected into each customer's own annotation file with ``--noise-seed``
@@ -29,10 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not installed
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import yaml
 
 CHECKPOINTS = ("runs/ablation/certain-masked-s0/last.pt", "runs/tta/p3_aug-masked-s0/last.pt",
                "runs/demo/last.pt")
@@ -61,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def pick_checkpoint(given: Path | None) -> Path:
-    from supertax.errors import InputNotFoundError
+    from taxdet.core.errors import InputNotFoundError
     if given is not None:
         if not given.is_file():
             raise InputNotFoundError(f"--checkpoint {given}: file not found")
@@ -74,7 +72,7 @@ def pick_checkpoint(given: Path | None) -> Path:
 
 
 def make_world(out: Path, taxset, args, image_size: int) -> None:
-    from datasets.demo import DemoConfig, generate_demo
+    from taxdet.datasets.demo import DemoConfig, generate_demo
     generate_demo(out / "world", taxset, DemoConfig(
         seed=args.world_seed, images_per_customer=args.images_per_customer, test_images=0,
         image_size=image_size))
@@ -105,9 +103,9 @@ def noisy_taxonomies(out: Path, taxset, noise_seed: int) -> list:
 
 def detections(out: Path, ckpt: Path, samples: list, taxset, args, meta: dict) -> dict:
     """The checkpoint's detections on the samples (cached in ``out/detections.json``)."""
-    from detection.linting.matching import predictions_by_image, predictions_to_results
-    from detection.linting.predictions import predict_samples
-    from detection.prediction.predictor import load_predictor
+    from taxdet.detection.linting.matching import predictions_by_image, predictions_to_results
+    from taxdet.detection.linting.predictions import predict_samples
+    from taxdet.detection.prediction.predictor import load_predictor
     cache = out / "detections.json"
     if args.reuse and cache.is_file():
         stored = json.loads(cache.read_text())
@@ -144,7 +142,7 @@ def tool_metrics(flags: list, image_scores: np.ndarray, positive: np.ndarray, in
                  excluded: tuple[int, int]) -> dict:
     """One tool's row: P@k / R@k per type (k = injected count), AUROC, P@100, exclusions."""
     from benchmarks.lint_scoring import auroc, box_precision_at, precision_recall_at_k
-    from detection.linting.issues import ISSUE_TYPES
+    from taxdet.detection.linting.issues import ISSUE_TYPES
     per_type = {}
     for kind in ISSUE_TYPES:
         n = sum(e.type == kind for e in index.errors)
@@ -184,9 +182,9 @@ class Bench:
 
 def prepare(args: argparse.Namespace) -> Bench:
     """World, noisy files, merged samples and the checkpoint's detections."""
-    import supertax
-    from datasets import merge
-    from detection.prediction.predictor import load_predictor
+    import taxdet.supertax as supertax
+    from taxdet.datasets import merge
+    from taxdet.detection.prediction.predictor import load_predictor
     ckpt, out = pick_checkpoint(args.checkpoint), args.output
     taxset = supertax.load([DRIVING])
     image_size = load_predictor(ckpt, taxset=taxset)[2].model.image_size
@@ -206,7 +204,7 @@ def prepare(args: argparse.Namespace) -> Bench:
 def score_linter(b: Bench, min_score: float) -> dict:
     """The linter's row; every candidate issue ranked (min_score 0), flags at ``min_score``."""
     from benchmarks.lint_scoring import ErrorIndex
-    from detection.linting import LintConfig, customer_views, lint_samples
+    from taxdet.detection.linting import LintConfig, customer_views, lint_samples
     t0 = time.perf_counter()
     ours = lint_samples(b.samples, b.preds, b.taxset, LintConfig(min_score=0.0))
     b.meta["seconds"]["linter"] = round(time.perf_counter() - t0, 2)
@@ -223,7 +221,7 @@ def score_cleanlab(b: Bench) -> dict:
     """cleanlab's rows: on all customers at once, and customer by customer."""
     from benchmarks.lint_cleanlab import run_cleanlab
     from benchmarks.lint_scoring import ErrorIndex
-    from detection.linting import customer_views
+    from taxdet.detection.linting import customer_views
     t0, k = time.perf_counter(), b.taxset.num_classes
     rows = {}
     for name, cl in (("cleanlab (all customers)", run_cleanlab(b.samples, b.preds, k)),
@@ -250,7 +248,7 @@ def fmt(v: float) -> str:
 
 
 def markdown_table(report: dict) -> str:
-    from detection.linting.issues import ISSUE_TYPES
+    from taxdet.detection.linting.issues import ISSUE_TYPES
     tools = report["tools"]
     names = list(tools)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -273,7 +271,7 @@ def markdown_table(report: dict) -> str:
 
 
 def write_report(out: Path, report: dict) -> None:
-    from datasets.files import write_atomic
+    from taxdet.core.files import write_atomic
     m = report["meta"]
     head = (f"Label linter vs cleanlab: {m['images']} images ({m['positive_images']} with an "
             f"injected error), {m['errors']} injected errors, checkpoint {m['checkpoint']}, world "
@@ -285,7 +283,7 @@ def write_report(out: Path, report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from supertax.errors import run_cli
+    from taxdet.core.errors import run_cli
     args = build_parser().parse_args(argv)
     return run_cli(lambda: run(args))
 

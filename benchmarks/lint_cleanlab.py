@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.lint_scoring import Flag
-from datasets.sample import Sample
-from detection.linting.issues import BAD_BOX, MISSING, WRONG_CLASS
-from detection.linting.matching import ImagePredictions, xyxy_to_xywh_list
+from taxdet.datasets.sample import Sample
+from taxdet.detection.linting.issues import BAD_BOX, MISSING, WRONG_CLASS
+from taxdet.detection.linting.matching import ImagePredictions, xyxy_to_xywh_list
 
 
 def cleanlab_inputs(samples: list[Sample], preds: dict[int, ImagePredictions], num_classes: int

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.label_noise import InjectedError
-from detection.linting.issues import BAD_BOX, DUPLICATE, MISSING
-from detection.linting.matching import box_iou
+from taxdet.detection.linting.issues import BAD_BOX, DUPLICATE, MISSING
+from taxdet.detection.linting.matching import box_iou
 
 HIT_IOU = 0.5
 

@@ -23,15 +23,12 @@ from pathlib import Path
 import numpy as np
 
 # benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supertax  # noqa: E402
-from benchmarks.ablation import (recipe_config, score_both_ways,  # noqa: E402
-                                 write_oracle_taxonomies)
-from datasets.demo import DemoConfig, generate_demo  # noqa: E402
-from datasets.files import write_atomic  # noqa: E402
-from detection.training import checkpoint  # noqa: E402
-from detection.training.trainer import Trainer  # noqa: E402
+import taxdet.supertax as supertax
+from benchmarks.ablation import recipe_config, score_both_ways, write_oracle_taxonomies
+from taxdet.core.files import write_atomic
+from taxdet.datasets.demo import DemoConfig, generate_demo
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.trainer import Trainer
 
 RECIPES = Path(__file__).parent / "recipes" / "ablation"
 VARIANTS = {"naive": ("naive.yaml", "masked"), "strict": ("strict.yaml", "masked"),

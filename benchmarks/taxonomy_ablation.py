@@ -20,16 +20,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 # benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+import yaml
 
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-import supertax  # noqa: E402
-from datasets.demo import DemoConfig, generate_demo  # noqa: E402
-from benchmarks.ablation import (VARIANTS, bar_chart, markdown_table, run_variant,  # noqa: E402
-                                 variant_config, write_oracle_taxonomies)
-from detection.training.config import TrainConfig  # noqa: E402
+import taxdet.supertax as supertax
+from benchmarks.ablation import (
+    VARIANTS,
+    bar_chart,
+    markdown_table,
+    run_variant,
+    variant_config,
+    write_oracle_taxonomies,
+)
+from taxdet.datasets.demo import DemoConfig, generate_demo
+from taxdet.detection.training.train_config import TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -21,15 +21,12 @@ import sys
 from pathlib import Path
 
 # benchmarks/ is not installed: its library part (benchmarks.ablation) comes from the checkout
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supertax  # noqa: E402
-from benchmarks.ablation import (recipe_config, score_checkpoint,  # noqa: E402
-                                 write_oracle_taxonomies)
-from datasets.demo import DemoConfig, generate_demo  # noqa: E402
-from datasets.files import write_atomic  # noqa: E402
-from detection.training.config import TrainConfig  # noqa: E402
-from detection.training.trainer import Trainer  # noqa: E402
+import taxdet.supertax as supertax
+from benchmarks.ablation import recipe_config, score_checkpoint, write_oracle_taxonomies
+from taxdet.core.files import write_atomic
+from taxdet.datasets.demo import DemoConfig, generate_demo
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.training.trainer import Trainer
 
 DATA_KINDS = ("full", "masked")
 

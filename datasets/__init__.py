@@ -2,8 +2,8 @@
 
 Typical use::
 
-    import supertax
-    from datasets import MergeConfig, SuperDataset, merge
+    import taxdet.supertax as supertax
+    from taxdet.datasets import MergeConfig, SuperDataset, merge
     ts = supertax.load(["taxonomies/driving"])
     ds, report = merge(ts, MergeConfig())
     print(report.table())
@@ -11,13 +11,18 @@ Typical use::
     same = SuperDataset.load("super.json", ts)
 """
 
-from datasets.coco_io import (CocoFile, CocoFormatError, DatasetError, DuplicateIdError,
-                              read_coco)
-from datasets.images import ImageCheckError, MissingImagesError, check_images
-from datasets.merge import DuplicateImageError, MergeConfig, UnmappedCategoryError, merge
-from datasets.merge_report import Counts, FileReport, MergeReport
-from datasets.sample import Sample
-from datasets.superset import SuperDataset
+from taxdet.datasets.coco_io import (
+                              CocoFile,
+                              CocoFormatError,
+                              DatasetError,
+                              DuplicateIdError,
+                              read_coco,
+)
+from taxdet.datasets.images import ImageCheckError, MissingImagesError, check_images
+from taxdet.datasets.merge import DuplicateImageError, MergeConfig, UnmappedCategoryError, merge
+from taxdet.datasets.merge_report import Counts, FileReport, MergeReport
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.superset import SuperDataset
 
 __all__ = [
     "CocoFile", "CocoFormatError", "DatasetError", "DuplicateIdError", "read_coco",

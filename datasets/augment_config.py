@@ -1,13 +1,13 @@
 """``AugmentConfig``: the training augmentation's settings (torch- and albumentations-free,
 so that ``tools/train.py --help`` lists them without importing either; the pipeline itself
-is ``datasets.transforms``)."""
+is ``taxdet.datasets.transforms``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasets.config_field import config_field
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ClassifierAugmentConfig:
-    """The image classifier's augmentation (``datasets.classification_torch.augment``)."""
+    """The image classifier's augmentation (``taxdet.datasets.classification_torch.augment``)."""
 
     hflip: float = config_field(0.5, "probability of a horizontal flip, in [0, 1]")
     crop_scale: tuple[float, float] = config_field(

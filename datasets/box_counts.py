@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datasets.coco_io import DatasetError, read_coco
-from datasets.merge import close_name
-from datasets.merge_report import class_box_rows
-from supertax import Taxonomy, TaxonomySet
+from taxdet.datasets.coco_io import DatasetError, read_coco
+from taxdet.datasets.merge import close_name
+from taxdet.datasets.merge_report import class_box_rows
+from taxdet.supertax import Taxonomy, TaxonomySet
 
 
 @dataclass

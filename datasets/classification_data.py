@@ -22,7 +22,7 @@ Every image gets exactly one outcome, counted in the ``ClassificationReport``:
 * **dropped** (``unmapped``): a label the taxonomy does not name; an error naming the folder or
   the CSV line unless ``allow_unmapped``.
 
-Every file is read once: hashed (the content hash keys the stable split, ``datasets.split``) and
+Every file is read once: hashed (the content hash keys the stable split, ``taxdet.datasets.split``) and
 fully decoded (a broken image fails here, naming it, not mid-training). Image ids run 1..N over
 the kept and OOD samples in taxonomy, source and file order.
 """
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.coco_io import DatasetError
-from datasets.images import ImageRef, check_images
-from supertax import ClassificationSource, Taxonomy, TaxonomySet
-from supertax.diagnostics import did_you_mean
-from supertax.errors import InputNotFoundError
+from taxdet.core.errors import InputNotFoundError
+from taxdet.core.names import did_you_mean
+from taxdet.datasets.coco_io import DatasetError
+from taxdet.datasets.images import ImageRef, check_images
+from taxdet.supertax import ClassificationSource, Taxonomy, TaxonomySet
 
 # torchvision's ImageFolder suffixes (case-insensitive)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -62,7 +62,7 @@ class ClassificationSample:
 
     ``column``: the super class its label maps to, or ``OOD``; ``label_mask`` [K] bool: True
     where its taxonomy labels the class. ``image_id``, ``file``, ``content_hash``,
-    ``source_file`` and ``source_image_id`` are the fields ``datasets.split`` keys on and
+    ``source_file`` and ``source_image_id`` are the fields ``taxdet.datasets.split`` keys on and
     ``split.json`` records (a classification image has no source id: -1).
     """
 

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.augment_config import ClassifierAugmentConfig
-from datasets.classification_data import ClassificationSample
-from datasets.torch_dataset import load_image
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
-from supertax import TaxonomySet
+from taxdet.datasets.augment_config import ClassifierAugmentConfig
+from taxdet.datasets.classification_data import ClassificationSample
+from taxdet.datasets.torch_dataset import load_image
+from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from taxdet.supertax import TaxonomySet
 
 ASPECT = (3 / 4, 4 / 3)  # random resized crop: the aspect ratios drawn (log-uniform)
 

@@ -7,26 +7,17 @@ fails is the file scanned record by record to name the first bad one. Both paths
 reject booleans where numbers are expected (JSON ``true`` is not ``1``) and integers
 outside int64.
 
-Limits on hostile files (``load_json``):
+Files are read with ``taxdet.core.json_files.load_json`` (size and nesting limits).
 
-* size: a JSON file larger than ``TAXDET_MAX_JSON_BYTES`` bytes (environment variable;
-  default 2 GiB = 2147483648) is refused before it is read; a pipe is read up to that
-  limit; other non-regular files (``/dev/zero``, sockets) are refused;
-* nesting: JSON nested deeper than Python's recursion limit (about 1000 levels; COCO
-  needs 5) is refused instead of failing with a ``RecursionError``.
-
-The evaluator (``detection.evaluation.inputs``) and prediction (``datasets.images``) build
-on these primitives: ``json_source``, ``coco_sections``, ``fast_column`` + ``first_bad``
+The evaluator (``taxdet.detection.evaluation.inputs``) and prediction
+(``taxdet.datasets.images``) build on these primitives: ``coco_sections``, ``fast_column`` + ``first_bad``
 (or ``column``), the ``check_*`` value checks, ``duplicate_ids`` and
 ``check_category_names``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import stat
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -34,21 +25,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from supertax.errors import ConfigError, InputError
+from taxdet.core.json_files import FileFormatError, load_json
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 SECTIONS = ("images", "annotations", "categories")
 IMAGE_BASE_KEYS = ("id", "file_name", "width", "height")  # the image fields every reader needs
 SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
-MAX_JSON_BYTES_ENV = "TAXDET_MAX_JSON_BYTES"
-DEFAULT_MAX_JSON_BYTES = 2 * 1024 ** 3
-READ_CHUNK = 1 << 20  # bytes read at a time from a pipe
 
 
-class DatasetError(InputError):
+class DatasetError(FileFormatError):
     """A dataset file, record or image that cannot be used (message names file and record)."""
-
-    not_found = "{path}: {what} not found"  # message for a missing file (``load_json``)
 
 
 class CocoFormatError(DatasetError):
@@ -333,73 +319,6 @@ def check_category_names(path: str, ids: np.ndarray, names: list[str]) -> None:
                                   f"of category ids {', '.join(map(str, same))}")
 
 
-# ---------------------------------------------------------------- file level
-def max_json_bytes() -> int:
-    """The size limit of JSON files: ``TAXDET_MAX_JSON_BYTES`` or 2 GiB."""
-    raw = os.environ.get(MAX_JSON_BYTES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_JSON_BYTES
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ConfigError(f"environment variable {MAX_JSON_BYTES_ENV}={raw!r}: must be a "
-                          "positive number of bytes")
-    return int(raw)
-
-
-def _read_limited(f, path: str, what: str, error: type[DatasetError]) -> bytes:
-    """The whole file, refusing more than ``max_json_bytes()`` and non-regular files other
-    than pipes (a device like ``/dev/zero`` never ends)."""
-    limit, info = max_json_bytes(), os.fstat(f.fileno())
-    too_big = error(f"{path}: {what} is larger than the limit of {limit} bytes "
-                    f"(set {MAX_JSON_BYTES_ENV} to raise it)")
-    if stat.S_ISREG(info.st_mode):
-        if info.st_size > limit:
-            raise too_big
-        return f.read()
-    if not stat.S_ISFIFO(info.st_mode):
-        raise error(f"{path}: {what} is not a regular file")
-    chunks, total = [], 0
-    while total <= limit:
-        chunk = f.read(min(READ_CHUNK, limit + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-    raise too_big
-
-
-def load_json(path: str | Path, what: str = "annotation file",
-              error: type[DatasetError] = CocoFormatError) -> Any:
-    """Parse a JSON file; errors (``error``) name the file (and line/column for syntax errors)
-    and refuse files over the size or nesting limits (module docstring)."""
-    try:
-        with open(path, "rb") as f:
-            raw = _read_limited(f, str(path), what, error)
-    except FileNotFoundError:
-        raise error(error.not_found.format(path=path, what=what)) from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                    f"column {exc.colno}") from None
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not valid JSON: not UTF-8 text ({exc.reason} at byte "
-                    f"{exc.start})") from None
-    except RecursionError:
-        raise error(f"{path}: JSON nested too deeply (the limit is about "
-                    "1000 levels of lists and objects)") from None
-
-
-def json_source(src: Any, what: str, error: type[DatasetError] = CocoFormatError
-                ) -> tuple[Any, str]:
-    """(parsed object, name for messages) from a path (``load_json`` of the ``<what> file``)
-    or an already parsed object (named ``<what>``)."""
-    if isinstance(src, (str, Path)):
-        return load_json(src, f"{what} file", error), str(src)
-    return src, f"<{what}>"
-
-
 def coco_sections(path: str, data: Any) -> tuple[list, list, list]:
     """The three top-level lists, or ``CocoFormatError`` saying which is missing or mistyped."""
     if not isinstance(data, dict):
@@ -491,7 +410,7 @@ def read_coco(path: str | Path, image_keys: tuple[str, ...] = (),
     are NOT an error here (the merger drops and counts them).
     """
     path = str(path)
-    data = load_json(path)
+    data = load_json(path, "annotation file", CocoFormatError)
     image_recs, ann_recs, cat_recs = coco_sections(path, data)
     images = read_images(path, image_recs, image_keys, other_image_fields)
     anns = read_annotations(path, ann_recs, annotation_keys)

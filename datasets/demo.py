@@ -27,8 +27,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.demo_scene import ADULT, CAR, CHILD, DOG, KINDS, LIGHT, TRUCK, DemoObject, scene
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.demo_scene import (
+    ADULT,
+    CAR,
+    CHILD,
+    DOG,
+    KINDS,
+    LIGHT,
+    TRUCK,
+    DemoObject,
+    scene,
+)
 
 TEST = "test"
 # object-kind mix per customer (the demo's "camera placements"); unknown names use DEFAULT_MIX

@@ -6,12 +6,12 @@ Layout written under ``out``::
                                               its own label names
     crops.json                                what was written (per customer and label)
 
-Scenes are drawn as the detection demo draws them (``datasets.demo_scene.scene`` with the
-customer's mix of object kinds, ``datasets.demo.MIXES``). Every object the customer labels
+Scenes are drawn as the detection demo draws them (``taxdet.datasets.demo_scene.scene`` with the
+customer's mix of object kinds, ``taxdet.datasets.demo.MIXES``). Every object the customer labels
 (crowds excepted) is cut out as a square around its box, with a margin of ``CONTEXT`` of its
 longer side on each side (the scene's edge replicated where the square leaves it), and resized
 to ``crop_size`` pixels. The label is the one a customer gives the object
-(``datasets.demo.customer_labels``): customer A's ``Human`` covers adults and children, C's
+(``taxdet.datasets.demo.customer_labels``): customer A's ``Human`` covers adults and children, C's
 ``Vehicle`` cars and trucks; A's ``Dog`` (``maps_to: null``) crops are the OOD images. Each crop
 is a pure function of ``(seed, customer, scene)``: the same seed writes identical files.
 """
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.demo import DEFAULT_MIX, MIXES, SMALL_CUSTOMER, DemoConfig, customer_labels
-from datasets.demo_scene import Box, scene
-from datasets.files import write_atomic
-from supertax import TaxonomySet
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.core.files import write_atomic
+from taxdet.datasets.demo import DEFAULT_MIX, MIXES, SMALL_CUSTOMER, DemoConfig, customer_labels
+from taxdet.datasets.demo_scene import Box, scene
+from taxdet.supertax import TaxonomySet
 
 CONTEXT = 0.15      # margin around a box, as a share of its longer side
 SUMMARY = "crops.json"

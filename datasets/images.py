@@ -19,8 +19,15 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from datasets.coco_io import (DatasetError, check_positive_int, coco_sections, column,
-                              json_source, unique_ids)
+from taxdet.core.json_files import json_source
+from taxdet.datasets.coco_io import (
+    CocoFormatError,
+    DatasetError,
+    check_positive_int,
+    coco_sections,
+    column,
+    unique_ids,
+)
 
 EXIF_ORIENTATION = 0x0112
 SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 or 270 degrees
@@ -136,11 +143,11 @@ def read_ground_truth(gt: dict | str | Path, images_dir: str | Path | None
                       ) -> tuple[dict, Path | None, str]:
     """(COCO dict, folder its file names are relative to, name for messages).
 
-    The image records are checked (``datasets.coco_io``: unique integer ids, positive integer
+    The image records are checked (``taxdet.datasets.coco_io``: unique integer ids, positive integer
     ``width``/``height``). The folder is ``images_dir``, else the ground-truth file's folder;
     for an in-memory dict without ``images_dir``, None (file names are used as they are).
     """
-    raw, source = json_source(gt, "ground truth")
+    raw, source = json_source(gt, "ground truth", CocoFormatError)
     images = coco_sections(source, raw)[0]
     unique_ids(source, "images", images)
     for key in ("width", "height"):

@@ -1,7 +1,7 @@
 """Merge customers' COCO datasets into one super-dataset with per-sample label masks.
 
 For every taxonomy of a ``TaxonomySet`` and every ``data`` entry of it, the COCO
-file is read and validated (``datasets.coco_io``), its categories are matched BY
+file is read and validated (``taxdet.datasets.coco_io``), its categories are matched BY
 NAME to the taxonomy's labels, and each annotation gets exactly one outcome:
 
 * kept as a box (``classes`` = the label's super column, ``box_weights`` = the
@@ -29,15 +29,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.coco_io import CocoFile, DatasetError, image_rows, read_coco, xywh_to_xyxy
-from datasets.images import ImageRef, check_images
-from datasets.merge_report import (CHANGED_CLIPPED, CHANGED_CROWD, CHANGED_DUPLICATE,
-                                   CHANGED_OWN_FIELD, DROP_MISSING_IMAGE, DROP_NONPOSITIVE,
-                                   DROP_NULL, DROP_OUTSIDE, DROP_UNMAPPED, MAX_EXAMPLES, Counts,
-                                   DuplicateGroup, FileReport, MergeReport, tally)
-from datasets.superset import OWNED_IMAGE_KEYS, SampleColumns, SuperDataset, build_samples
-from supertax import DataSource, Taxonomy, TaxonomySet
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.coco_io import CocoFile, DatasetError, image_rows, read_coco, xywh_to_xyxy
+from taxdet.datasets.images import ImageRef, check_images
+from taxdet.datasets.merge_report import (
+    CHANGED_CLIPPED,
+    CHANGED_CROWD,
+    CHANGED_DUPLICATE,
+    CHANGED_OWN_FIELD,
+    DROP_MISSING_IMAGE,
+    DROP_NONPOSITIVE,
+    DROP_NULL,
+    DROP_OUTSIDE,
+    DROP_UNMAPPED,
+    MAX_EXAMPLES,
+    Counts,
+    DuplicateGroup,
+    FileReport,
+    MergeReport,
+    tally,
+)
+from taxdet.datasets.superset import OWNED_IMAGE_KEYS, SampleColumns, SuperDataset, build_samples
+from taxdet.supertax import DataSource, Taxonomy, TaxonomySet
 
 DUPLICATE_POLICIES = ("report", "error")
 NAME_HINT_CUTOFF = 0.75  # similarity (difflib ratio, case-insensitive) for "did you mean"

@@ -11,8 +11,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from datasets.coco_io import DatasetError
-from supertax import TaxonomySet
+from taxdet.datasets.coco_io import DatasetError
+from taxdet.supertax import TaxonomySet
 
 
 class TaxonomyMismatchError(DatasetError):

@@ -28,8 +28,8 @@ import numpy as np
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from datasets.sample import Sample
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.sample import Sample
 
 Balance = Literal["taxonomy", "image"]
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
-from datasets.config_field import config_field
-from datasets.files import atomic_open
-from datasets.sample import Sample
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
+from taxdet.core.files import atomic_open
+from taxdet.datasets.sample import Sample
 
 SplitKey = Literal["content", "filename"]
 
@@ -108,6 +108,6 @@ def write_split(path: str | Path, train: Sequence[Sample], val: Sequence[Sample]
                 cfg: SplitConfig) -> None:
     """Write ``split_record`` to ``path`` atomically (compact JSON: a million images take
     seconds; ``jq`` or ``python -m json.tool`` show it indented). Read back, checked, by
-    ``detection.evaluation.run_split.read_split`` (``evaluate.py --run DIR --split val``)."""
+    ``taxdet.detection.evaluation.run_split.read_split`` (``evaluate.py --run DIR --split val``)."""
     with atomic_open(path) as f:
         f.write(json.dumps(split_record(train, val, cfg), separators=(",", ":")))  # C encoder

@@ -26,13 +26,23 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from datasets.coco_io import (IMAGE_BASE_KEYS, CocoFile, CocoFormatError, DatasetError,
-                              check_int, check_name, image_rows, read_coco, value_column,
-                              xywh_to_xyxy, xyxy_to_xywh)
-from datasets.files import atomic_open
-from datasets.merge_hashes import check_taxonomies, merge_hashes
-from datasets.sample import Sample
-from supertax import TaxonomySet
+from taxdet.core.files import atomic_open
+from taxdet.datasets.coco_io import (
+    IMAGE_BASE_KEYS,
+    CocoFile,
+    CocoFormatError,
+    DatasetError,
+    check_int,
+    check_name,
+    image_rows,
+    read_coco,
+    value_column,
+    xywh_to_xyxy,
+    xyxy_to_xywh,
+)
+from taxdet.datasets.merge_hashes import check_taxonomies, merge_hashes
+from taxdet.datasets.sample import Sample
+from taxdet.supertax import TaxonomySet
 
 IMAGE_KEYS = ("taxonomy", "missing_classes", "content_hash", "source_image_id", "source_file")
 OWNED_IMAGE_KEYS = IMAGE_BASE_KEYS + IMAGE_KEYS  # image fields the merge writes itself

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from datasets.images import ImageCheckError, ImageReadError, check_pixel_limit
-from datasets.sample import Sample
-from datasets.transforms import DetectionTransform, normalize
-from losses.targets import PADDING
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.core.targets import PADDING
+from taxdet.datasets.images import ImageCheckError, ImageReadError, check_pixel_limit
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.transforms import DetectionTransform, normalize
 
 TargetFn = Callable[[dict], "dict | None"]
 NOT_COLLATED = ("ann_index",)  # per-item only: row of each kept box in Sample.boxes
@@ -38,7 +38,7 @@ NOT_COLLATED = ("ann_index",)  # per-item only: row of each kept box in Sample.b
 
 def load_image(path: str, image_id: int = -1) -> np.ndarray:
     """[H, W, 3] uint8 RGB, EXIF orientation applied (OpenCV's default for IMREAD_COLOR).
-    ``ImageReadError`` for unreadable files and images over ``datasets.images.MAX_IMAGE_PIXELS``."""
+    ``ImageReadError`` for unreadable files and images over ``taxdet.datasets.images.MAX_IMAGE_PIXELS``."""
     check_pixel_limit(path, f"image id {image_id}")
     try:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)

@@ -12,7 +12,7 @@ row, so they cannot drift out of alignment. A box is removed when less than
 ``min_visibility`` of its area or fewer than ``min_area`` model pixels remain (same
 rule for ignore regions); removals are counted in ``Augmented``.
 
-``AugmentConfig`` lives in ``datasets.augment_config`` (no albumentations there, for a fast
+``AugmentConfig`` lives in ``taxdet.datasets.augment_config`` (no albumentations there, for a fast
 ``tools/train.py --help``) and is importable from here too.
 """
 
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from datasets.augment_config import AugmentConfig
+from taxdet.datasets.augment_config import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

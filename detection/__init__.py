@@ -1,12 +1,12 @@
 """EfficientDet for the super-taxonomy, one sub-package per job.
 
-* ``detection.model``       the network and its train / predict benches;
-* ``detection.anchors``     anchor grids and the batched anchor labeler;
-* ``detection.training``    config, loaders, the loop, the trainer, checkpoints, DDP;
-* ``detection.prediction``  run a checkpoint on images, draw the detections;
-* ``detection.evaluation``  COCO scoring: plain, federated, per customer (no torch).
-* ``detection.classification``  an image classifier on concatenated customer datasets,
-  trained by ``detection.training``'s loop.
+* ``taxdet.detection.model``       the network and its train / predict benches;
+* ``taxdet.detection.anchors``     anchor grids and the batched anchor labeler;
+* ``taxdet.detection.training``    config, loaders, the loop, the trainer, checkpoints, DDP;
+* ``taxdet.detection.prediction``  run a checkpoint on images, draw the detections;
+* ``taxdet.detection.evaluation``  COCO scoring: plain, federated, per customer (no torch).
+* ``taxdet.detection.classification``  an image classifier on concatenated customer datasets,
+  trained by ``taxdet.detection.training``'s loop.
 """
 
 import warnings

@@ -1,9 +1,9 @@
 """Losses with Taxonomy Loss Masking: EfficientDet detection loss and classification variants.
 
-Special target values (BACKGROUND, IGNORE, PADDING) live in ``losses.targets``.
+Special target values (BACKGROUND, IGNORE, PADDING) live in ``taxdet.core.targets``.
 
 The names below import their module (and torch) on first use, so that
-``from losses import DetectionLossConfig`` (``losses.loss_config``, read by
+``from losses import DetectionLossConfig`` (``taxdet.losses.loss_config``, read by
 ``tools/train.py --help``) imports no torch.
 """
 
@@ -12,17 +12,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from losses.loss_config import DetectionLossConfig
-from losses.targets import BACKGROUND, IGNORE, PADDING
+from taxdet.core.targets import BACKGROUND, IGNORE, PADDING
+from taxdet.losses.loss_config import DetectionLossConfig
 
 _LAZY = {
-    "losses.classification": (
+    "taxdet.losses.classification_loss": (
         "HierarchicalBCELoss", "MaskedBCELoss", "MaskedFocalLoss", "MaskedSoftmaxCrossEntropyLoss",
         "hierarchical_bce", "masked_bce", "masked_focal", "masked_softmax_cross_entropy"),
-    "losses.detection": ("DetectionLoss", "LossDict", "detection_loss", "levels_to_B_A_K",
+    "taxdet.losses.detection_masking": ("DetectionLoss", "LossDict", "detection_loss", "levels_to_B_A_K",
                          "masked_detection_loss"),
-    "losses.focal": ("focal_loss", "focal_loss_legacy", "focal_value_and_grad"),
-    "losses.hierarchy": ("expand_targets",),
+    "taxdet.losses.focal": ("focal_loss", "focal_loss_legacy", "focal_value_and_grad"),
+    "taxdet.losses.ancestor_targets": ("expand_targets",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

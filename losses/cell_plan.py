@@ -1,6 +1,6 @@
 """The cell plan: what every cell of a ``[B, A, K]`` logit block trains toward, kept sparse.
 
-Almost every anchor is background, so the fused focal loss (``losses.fused_focal``) needs:
+Almost every anchor is background, so the fused focal loss (``taxdet.losses.fused_focal``) needs:
 a per-cell weight for the dense negative pass (``[B, 1, K]``, or ``[B, A, K]`` with
 pseudo-labels), the few assigned anchors' rows with their targets and weights, and the few
 pseudo-positive cells on background anchors. ``plan_cells`` builds that from the anchor
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from losses.certain_cells import background_weights, positive_row_weights
-from losses.hierarchy import expand_targets
-from losses.loss_config import PseudoLabelConfig
-from losses.pseudo_labels import pseudo_cells, unknown_cells
-from losses.targets import BACKGROUND, IGNORE
+from taxdet.core.targets import BACKGROUND, IGNORE
+from taxdet.losses.ancestor_targets import expand_targets
+from taxdet.losses.certain_cells import background_weights, positive_row_weights
+from taxdet.losses.loss_config import PseudoLabelConfig
+from taxdet.losses.pseudo_labels import pseudo_cells, unknown_cells
 
 COVERAGE_KINDS = ("positive", "ancestor_positive", "negative", "pseudo")
 

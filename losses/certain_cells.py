@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from losses.loss_config import CERTAIN_CELLS
+from taxdet.losses.loss_config import CERTAIN_CELLS
 
 
 def check_rule(rule: str) -> None:

@@ -2,10 +2,10 @@
 
 Almost every anchor is a negative (BACKGROUND) or IGNORE, and a negative cell's focal term
 depends on its logit alone. So the whole ``[B, A, K]`` block is evaluated once as negatives
-with the closed form of ``losses.focal.focal_value_and_grad`` (value and gradient together),
+with the closed form of ``taxdet.losses.focal.focal_value_and_grad`` (value and gradient together),
 then the few positive anchors' rows are recomputed with their (ancestor-expanded) targets and
 written back, and IGNORE rows are zeroed by index. Which cells count, and how much, is the
-``CellPlan`` (``losses.cell_plan``: taxonomy mask, certain-cell rules, pseudo-labels); a
+``CellPlan`` (``taxdet.losses.cell_plan``: taxonomy mask, certain-cell rules, pseudo-labels); a
 cell of weight 0 gets a zero alpha factor (exact zeros; see ``planned_focal_terms`` for
 extreme logits). The gradient is kept
 for backward, so backward is one in-place multiply: no autograd graph of ``[B, A, K]``
@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from losses.cell_plan import CellPlan, plan_cells
-from losses.focal import focal_value_and_grad
+from taxdet.losses.cell_plan import CellPlan, plan_cells
+from taxdet.losses.focal import focal_value_and_grad
 
 
 def _positive_rows(x: Tensor, plan: CellPlan, alpha: float, gamma: float,
@@ -80,7 +80,7 @@ def masked_focal_terms(logits: Tensor, cls_targets: Tensor, class_mask: Tensor |
 
     ``logits [B, A, K]``, ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
     ``class_mask [B, K] bool`` (True = labeled) or None, ``ancestors [K, K] bool`` or None,
-    ``certain_cells`` the rule of ``losses.certain_cells``. IGNORE rows and the cells the
+    ``certain_cells`` the rule of ``taxdet.losses.certain_cells``. IGNORE rows and the cells the
     rule leaves masked are exactly 0 in both outputs. No normalisation.
     """
     plan = plan_cells(cls_targets, logits.shape[-1], class_mask, ancestors, certain_cells)

@@ -1,13 +1,13 @@
 """``DetectionLossConfig``: the detection loss's hyper-parameters (torch-free, so that
 ``tools/train.py --help`` lists them without importing torch; the loss itself is
-``losses.detection``)."""
+``taxdet.losses.detection_masking``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasets.config_field import config_field
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
 
 CERTAIN_CELLS = ("none", "positives", "rows", "all")   # cumulative rules, losses.certain_cells
 
@@ -54,7 +54,7 @@ class DetectionLossConfig:
 
 @dataclass(frozen=True)
 class PseudoLabelConfig:
-    """Pseudo-labels from the EMA teacher in masked cells (``losses.pseudo_labels``)."""
+    """Pseudo-labels from the EMA teacher in masked cells (``taxdet.losses.pseudo_labels``)."""
 
     enabled: bool = config_field(False, "fill masked cells with the EMA teacher's confident "
                                  "scores (needs optim.ema_decay > 0)")

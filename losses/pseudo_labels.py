@@ -1,6 +1,6 @@
 """Pseudo-labels for the cells no label decides: a confident teacher fills masked cells.
 
-The teacher is the EMA model (``detection.training``). In a masked cell only (a cell that
+The teacher is the EMA model (``taxdet.detection.training``). In a masked cell only (a cell that
 neither the sample's taxonomy nor the ``certain_cells`` rules decide), a teacher probability
 ``>= pos_threshold`` makes the cell a positive, ``<= neg_threshold`` a negative, each with
 loss weight ``weight``; anything between stays masked. A pseudo-positive child also makes its
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from losses.loss_config import PseudoLabelConfig
+from taxdet.losses.loss_config import PseudoLabelConfig
 
 
 @dataclass

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from supertax.errors import InputError
-
-from supertax.yamlpos import Pos
+from taxdet.core.errors import InputError
+from taxdet.supertax.yamlpos import Pos
 
 ERROR = "error"
 WARNING = "warning"
@@ -39,12 +37,3 @@ class TaxonomyError(InputError):
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity == ERROR for d in diagnostics)
-
-
-def did_you_mean(name: object, choices: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices`` (case-insensitive), else ``""``."""
-    if not isinstance(name, str):
-        return ""
-    lower = {c.lower(): c for c in reversed(choices)}
-    match = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.5)
-    return f"; did you mean {lower[match[0]]!r}?" if match else ""

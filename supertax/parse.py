@@ -2,8 +2,8 @@
 
 Only what one file can tell is checked here (shape, types, names, weights,
 duplicates inside the file); checks across files, and whether ``data:`` paths
-exist, live in ``supertax.validate``. Reading is bounded by the limits of
-``supertax.yamlpos`` (file size, values, nesting), which a ``YamlLimits`` overrides.
+exist, live in ``taxdet.supertax.validate``. Reading is bounded by the limits of
+``taxdet.supertax.yamlpos`` (file size, values, nesting), which a ``YamlLimits`` overrides.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
-from supertax.taxonomy import ClassificationSource, DataSource, Label, Taxonomy
-from supertax.tree import SuperClass, SuperTaxonomy
-from supertax.yamlpos import Map, Pos, Seq, YamlLimits, YamlSyntaxError, load_yaml
+from taxdet.core.names import did_you_mean
+from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic, has_errors
+from taxdet.supertax.taxonomy import ClassificationSource, DataSource, Label, Taxonomy
+from taxdet.supertax.tree import SuperClass, SuperTaxonomy
+from taxdet.supertax.yamlpos import Map, Pos, Seq, YamlLimits, YamlSyntaxError, load_yaml
 
 KINDS = ("super-taxonomy", "taxonomy")
 # The keys each mapping may hold; others get a warning (a typo would otherwise be ignored).

@@ -6,7 +6,7 @@ super-taxonomy with K columns:
 * ``label_mask(t, sup)`` -- [K] bool, True where ``t`` labels the class. Its
   complement is the *missing-label mask*: the columns Taxonomy Loss Masking
   ignores for ``t``'s images.
-* ``sup.ancestors`` -- [K, K] target expansion (in ``supertax.tree``).
+* ``sup.ancestors`` -- [K, K] target expansion (in ``taxdet.supertax.tree``).
 * ``label_columns(t, sup)`` -- customer label -> column, to report a model's
   scores back in the customer's own names.
 """
@@ -18,8 +18,8 @@ from enum import Enum
 
 import numpy as np
 
-from supertax.tree import SuperTaxonomy
-from supertax.yamlpos import Pos
+from taxdet.supertax.tree import SuperTaxonomy
+from taxdet.supertax.yamlpos import Pos
 
 
 @dataclass

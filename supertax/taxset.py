@@ -3,7 +3,7 @@
 Every ``.yaml`` / ``.yml`` entry of a folder is read, including ones that cannot
 be (a symlink loop, a broken symlink, a FIFO): those are error diagnostics
 naming the path, never skipped silently. Each file is read within the limits
-of ``supertax.yamlpos`` (``MAX_YAML_BYTES``, ``MAX_YAML_NODES``,
+of ``taxdet.supertax.yamlpos`` (``MAX_YAML_BYTES``, ``MAX_YAML_NODES``,
 ``MAX_YAML_DEPTH``; a ``YamlLimits`` overrides them).
 """
 
@@ -18,14 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
-from supertax.errors import InputError, InputNotFoundError
-from supertax.parse import read_file
-from supertax.taxonomy import Coverage, Label, Taxonomy, coverage, label_columns, label_mask
-from supertax.tree import SuperTaxonomy, SuperClass
-from supertax.validate import (FailedFiles, check_all, check_data, check_failed_supers,
-                               check_partial)
-from supertax.yamlpos import Pos, YamlLimits
+from taxdet.core.errors import InputError, InputNotFoundError
+from taxdet.supertax.diagnostics import ERROR, Diagnostic, TaxonomyError, has_errors
+from taxdet.supertax.parse import read_file
+from taxdet.supertax.taxonomy import Coverage, Label, Taxonomy, coverage, label_columns, label_mask
+from taxdet.supertax.tree import SuperClass, SuperTaxonomy
+from taxdet.supertax.validate import (
+    FailedFiles,
+    check_all,
+    check_data,
+    check_failed_supers,
+    check_partial,
+)
+from taxdet.supertax.yamlpos import Pos, YamlLimits
 
 YAML_SUFFIXES = (".yaml", ".yml")
 

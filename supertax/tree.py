@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from supertax.yamlpos import Pos
+from taxdet.supertax.yamlpos import Pos
 
 NO_PARENT = -1
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from supertax.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean, has_errors
-from supertax.taxonomy import Label, Taxonomy, label_mask
-from supertax.tree import SuperTaxonomy
-from supertax.yamlpos import Pos
+from taxdet.core.names import did_you_mean
+from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic, has_errors
+from taxdet.supertax.taxonomy import Label, Taxonomy, label_mask
+from taxdet.supertax.tree import SuperTaxonomy
+from taxdet.supertax.yamlpos import Pos
 
 
 def _where(obj: SuperTaxonomy | Taxonomy, key: str | None = None) -> Pos:

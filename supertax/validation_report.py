@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from supertax.diagnostics import ERROR, WARNING, Diagnostic
-from supertax.taxonomy import Coverage
-from supertax.taxset import TaxonomySet, Validation
+from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic
+from taxdet.supertax.taxonomy import Coverage
+from taxdet.supertax.taxset import TaxonomySet, Validation
 
 EXIT_VALID = 0    # no errors (warnings allowed)
 EXIT_INVALID = 1  # at least one error in the files

@@ -24,7 +24,7 @@ naming the file (and the position where there is one):
 An alias inside the node it refers to (``a: &a [*a]``, a recursive structure)
 is refused with the alias's position. Errors are raised as ``YamlSyntaxError``
 (bad syntax, encoding, unreadable file) or its subclass ``YamlLimitError``;
-both derive from ``supertax.errors.InputError``.
+both derive from ``taxdet.core.errors.InputError``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from supertax.errors import ConfigError, InputError
+from taxdet.core.errors import ConfigError, InputError
 
 MAX_YAML_BYTES = 2 * 1024 * 1024
 MAX_YAML_NODES = 100_000

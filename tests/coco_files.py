@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from supertax import DataSource
+from taxdet.supertax import DataSource
 
 
 @dataclass

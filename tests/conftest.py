@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-import supertax
+import taxdet.supertax as supertax
 from tests.paths import DRIVING, REPO
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 from timm.utils import ModelEmaV3
 
-import supertax
-from datasets.demo import DemoConfig, copy_taxonomies, generate_demo
-from datasets.demo_classification import generate_crops
-from detection.model.build import ModelConfig, create_model
-from detection.training.checkpoint import save_atomic
-from detection.training.config import TrainConfig
+import taxdet.supertax as supertax
+from taxdet.datasets.demo import DemoConfig, copy_taxonomies, generate_demo
+from taxdet.datasets.demo_classification import generate_crops
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.training.checkpoint import save_atomic
+from taxdet.detection.training.train_config import TrainConfig
 from tests.paths import DRIVING
 
 TINY_SIZE = 128  # image size of the tiny demos, models and checkpoints

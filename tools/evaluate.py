@@ -28,21 +28,22 @@ Prints the 12 COCO numbers, per-class AP/AR and per-taxonomy tables. Exit 0 succ
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supertax  # noqa: E402
-from datasets.files import check_outputs, taxonomy_inputs, write_atomic  # noqa: E402
-from detection.evaluation import (EvalInputError, EvalResult, GroundTruth, evaluate,  # noqa: E402
-                                  load_ground_truth)
-from detection.evaluation.cohorts import CohortReport, evaluate_cohorts  # noqa: E402
-from detection.evaluation.run_split import SIDES, split_path  # noqa: E402
-from detection.evaluation.scope import Scope, ground_truth_scope, scoped_predictions  # noqa: E402
+import taxdet.supertax as supertax
+from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
+from taxdet.detection.evaluation import (
+    EvalInputError,
+    EvalResult,
+    GroundTruth,
+    evaluate,
+    load_ground_truth,
+)
+from taxdet.detection.evaluation.cohorts import CohortReport, evaluate_cohorts
+from taxdet.detection.evaluation.run_split import SIDES, split_path
+from taxdet.detection.evaluation.scope import Scope, ground_truth_scope, scoped_predictions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +158,7 @@ def outputs(args: argparse.Namespace) -> dict[str, Path | None]:
            "--save-predictions": args.save_predictions, "--fit-thresholds": args.fit_thresholds,
            "--draw": args.draw / "predictions.png" if args.draw else None}
     if args.plots:
-        from detection.evaluation.plots import COHORT_METRICS
+        from taxdet.detection.evaluation.eval_plots import COHORT_METRICS
         names = ["ap_per_class.png", "pr_curves.png"] + (
             [f"cohorts_{m}.png" for m in COHORT_METRICS] if args.cohort_by else [])
         out.update({f"--plots ({name})": args.plots / name for name in names})
@@ -197,13 +198,13 @@ def read_predictions(args: argparse.Namespace, truth: GroundTruth,
     """The predictions as a COCO results list in the view's ids, checked against the whole
     ground truth and restricted to the scored images. A scored COCO file (a JSON object) is
     matched to the ground truth by file_name and category name."""
-    from datasets.coco_io import json_source
+    from taxdet.core.json_files import json_source
     data, source = json_source(args.predictions, "predictions", EvalInputError)
     if isinstance(data, dict):
         if args.source_ids:
             raise EvalInputError(f"{source}: --source-ids applies to a COCO results list; a "
                                  "scored COCO file is matched to the ground truth by file_name")
-        from detection.prediction.prelabels import results_from_coco
+        from taxdet.detection.prediction.prelabels import results_from_coco
         data, warnings = results_from_coco(data, scope.full, prediction_id(truth, taxset), source)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -230,7 +231,7 @@ def prediction_id(truth: GroundTruth, taxset: supertax.TaxonomySet | None):
 def own_ids(results: list[dict], truth: GroundTruth) -> tuple[list[dict], dict[int, str]]:
     """(results, category id -> name) in the ground truth's own ids: a customer view's super
     columns become the customer's labels (a label mapped to a parent takes its column)."""
-    from detection.prediction.customer_labels import relabel
+    from taxdet.detection.prediction.customer_labels import relabel
     names = dict(zip(truth.category_ids, truth.names))
     if truth.view == "customer":
         return relabel(results, truth.column_labels), names
@@ -247,7 +248,7 @@ def side_outputs(args: argparse.Namespace, truth: GroundTruth, results: list,
     if args.fit_thresholds:
         fit_and_write(args, truth, results, taxset)
     if args.draw:
-        from detection.prediction.drawing import save_prediction_grid
+        from taxdet.detection.prediction.drawing import save_prediction_grid
         drawn, names = own_ids(results, truth)
         path = save_prediction_grid(drawn, scope.gt, images_folder(args), names,
                                     args.draw / "predictions.png", count=args.draw_count,
@@ -257,7 +258,7 @@ def side_outputs(args: argparse.Namespace, truth: GroundTruth, results: list,
 
 def fit_and_write(args: argparse.Namespace, truth: GroundTruth, results: list,
                   taxset: supertax.TaxonomySet | None) -> None:
-    from detection.evaluation.thresholds import fit_thresholds
+    from taxdet.detection.evaluation.threshold_fit import fit_thresholds
     taxonomy = truth.customer if truth.view == "customer" else (
         taxset.super.name if truth.view == "super" else None)
     fitted = fit_thresholds(truth, results, federated=args.federated, precision=args.precision,
@@ -277,7 +278,7 @@ def run_checkpoint(args: argparse.Namespace, taxset: supertax.TaxonomySet | None
                    ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict]]:
     """Load the model, check the ground truth, predict its (selected) images: (taxonomies,
     ground truth, results in super ids)."""
-    from detection.prediction.predictor import load_predictor, predict_images
+    from taxdet.detection.prediction.predictor import load_predictor, predict_images
     predictor, taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
                                             device=args.device, taxset=taxset,
                                             hierarchy_decoding=args.hierarchy_decoding)
@@ -299,7 +300,7 @@ def write_outputs(result: EvalResult, cohorts: CohortReport | None, scope: Scope
         write_atomic(args.markdown, result.to_markdown()
                      + (f"\n{cohorts.to_markdown()}" if cohorts else ""))
     if args.plots:
-        from detection.evaluation.plots import save_cohort_plots, save_plots
+        from taxdet.detection.evaluation.eval_plots import save_cohort_plots, save_plots
         paths = save_plots(result, args.plots)
         paths += save_cohort_plots(cohorts, args.plots) if cohorts else []
         for path in paths:

@@ -14,16 +14,12 @@ scored. The OOD images are those of labels with maps_to: null (never trained on)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from datasets.files import check_outputs, write_atomic
-from supertax.errors import ConfigError, run_cli
+from taxdet.core.errors import ConfigError, run_cli
+from taxdet.core.files import check_outputs, write_atomic
 
 PLOTS = ("confusion.png", "reliability.png")
 
@@ -72,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         outputs.update({f"--plots ({name})": args.plots / name for name in PLOTS})
     check_outputs(outputs, [args.checkpoint])
-    from detection.classification.plots import save_plots
-    from detection.classification.predictor import evaluate_checkpoint
+    from taxdet.detection.classification.classifier_plots import save_plots
+    from taxdet.detection.classification.classifier_predictor import evaluate_checkpoint
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.super_taxonomy,
                                  args.ood, args.device, args.batch_size, args.workers)
     print(result.format_table())

@@ -7,7 +7,7 @@
 Writes the model file and a label map beside it (``customer_b.onnx.labels.json``: each output's
 labels, the labels not predicted, input and output shapes, post-processing settings). The
 graph holds normalisation, the network (EMA weights, eval mode) and per-anchor box decoding;
-top-k and NMS run outside it (``detection.export.postprocess``, NumPy). After writing, the file
+top-k and NMS run outside it (``taxdet.detection.export.postprocess``, NumPy). After writing, the file
 is run once (onnxruntime or ``torch.jit.load``) and compared with the eager model. Exit 0 on
 success, 1 on bad input, 2 on usage. See docs/evaluation.md, "Exporting a model".
 """
@@ -18,11 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    import supertax
-except ImportError:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import supertax
+import taxdet.supertax as supertax
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17
@@ -54,13 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    from supertax.errors import ConfigError
+    from taxdet.core.errors import ConfigError
     if args.opset < 11:
         raise ConfigError(f"--opset {args.opset}: must be at least 11")
     if args.image_size is not None and args.image_size <= 0:
         raise ConfigError(f"--image-size {args.image_size}: must be a positive multiple of 128")
     if args.format == "onnx":  # before any work: the written file is run to verify it
-        from detection.export.runtime import require_onnxruntime
+        from taxdet.detection.export.runtime import require_onnxruntime
         require_onnxruntime()
 
 
@@ -71,8 +67,8 @@ def verify(exported, out: Path, labels: Path) -> float:
     import numpy as np
     import torch
 
-    from detection.export.exporter import example_input
-    from detection.export.runtime import ExportedModel
+    from taxdet.detection.export.exporter import example_input
+    from taxdet.detection.export.runtime import ExportedModel
     x = example_input(exported.image_size, seed=1)
     with torch.no_grad():
         want = [t.numpy() for t in exported.net(x)]
@@ -97,8 +93,8 @@ def hierarchy_summary(exported) -> str:
 
 def run(args: argparse.Namespace) -> int:
     check_args(args)
-    from datasets.files import check_outputs
-    from detection.export.exporter import build_export, label_map_path, write_export
+    from taxdet.core.files import check_outputs
+    from taxdet.detection.export.exporter import build_export, label_map_path, write_export
     check_outputs({"--out": args.out, "label map": label_map_path(args.out)}, [args.checkpoint])
     exported = build_export(args.checkpoint, customer=args.customer, image_size=args.image_size,
                             hierarchy_decoding=args.hierarchy_decoding)

@@ -15,11 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    import supertax
-except ImportError:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import supertax
+import taxdet.supertax as supertax
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from datasets import MergeConfig, merge
-    from datasets.files import check_outputs, taxonomy_inputs, write_atomic
-    from detection.anchors import fit
+    from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
+    from taxdet.datasets import MergeConfig, merge
+    from taxdet.detection.anchors import fit
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     inputs = taxonomy_inputs(taxset) + ([Path(args.config)] if args.config else [])
     check_outputs({"--out": args.out}, inputs)
@@ -70,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 def current_spec(config: str | None):
     """The anchors of a ``train.py --config`` file's model section, else the defaults."""
-    from detection.anchors import fit
-    from detection.training.cli_options import resolve
-    from detection.training.config import TrainConfig
+    from taxdet.detection.anchors import fit
+    from taxdet.detection.training.cli_options import resolve
+    from taxdet.detection.training.train_config import TrainConfig
     cfg = resolve(argparse.Namespace(config=config)) if config else TrainConfig()
     return fit.spec_of(cfg.model)
 

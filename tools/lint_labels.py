@@ -16,16 +16,12 @@ learned (a warning says so). Exit 0 done, 1 bad input, 2 usage error.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import yaml
 
-import yaml  # noqa: E402
-
-from supertax.errors import ConfigError, InputNotFoundError, run_cli  # noqa: E402
+from taxdet.core.errors import ConfigError, InputNotFoundError, run_cli
 
 DRAW_FILE = "lint_top_issues.png"
 
@@ -157,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         taxset, samples, preds, note, warnings = cross_fit_detections(args)
     else:
         taxset, samples, preds, note, warnings = checkpoint_detections(args)
-    from detection.linting import LintConfig, lint_samples
+    from taxdet.detection.linting import LintConfig, lint_samples
     result = lint_samples(samples, preds, taxset, LintConfig(min_score=args.min_score))
     result.predictions, result.warnings = note, warnings
     write_outputs(args, result, samples, taxset)
@@ -165,14 +161,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_taxonomies(paths: list[str], super_name: str | None):
-    import supertax
+    import taxdet.supertax as supertax
     return supertax.load(paths, super_name=super_name)
 
 
 def checkpoint_detections(args: argparse.Namespace):
     """(taxset, samples, detections, how they were made, warnings) from a checkpoint."""
-    from detection.linting.predictions import load_dataset, predict_samples
-    from detection.prediction.predictor import load_predictor
+    from taxdet.detection.linting.predictions import load_dataset, predict_samples
+    from taxdet.detection.prediction.predictor import load_predictor
     predictor, ckpt_taxset, cfg = load_predictor(args.checkpoint, use_ema=not args.no_ema,
                                                  device=args.device)
     taxset = load_taxonomies(args.taxonomies or cfg.data.taxonomies,
@@ -193,8 +189,12 @@ def checkpoint_detections(args: argparse.Namespace):
 def linted_images(args: argparse.Namespace, samples: list, taxset) -> tuple[list, str, str]:
     """(the images to lint: the --run's --split side, of --customer; how the detections are
     made; the in-sample warning or "")."""
-    from detection.evaluation.run_split import read_split
-    from detection.linting.predictions import in_sample_warning, select_customer, select_split
+    from taxdet.detection.evaluation.run_split import read_split
+    from taxdet.detection.linting.predictions import (
+        in_sample_warning,
+        select_customer,
+        select_split,
+    )
     note = f"checkpoint {args.checkpoint}"
     if args.run is None:
         samples = select_customer(samples, taxset, args.customer)
@@ -209,8 +209,8 @@ def linted_images(args: argparse.Namespace, samples: list, taxset) -> tuple[list
 
 def cross_fit_detections(args: argparse.Namespace):
     """(taxset, samples, detections, how they were made, warnings) by cross-fitting."""
-    from detection.linting.crossfit import CrossFitConfig, cross_fit_predictions
-    from detection.linting.predictions import load_dataset, select_customer
+    from taxdet.detection.linting.crossfit import CrossFitConfig, cross_fit_predictions
+    from taxdet.detection.linting.predictions import load_dataset, select_customer
     base = read_config_tree(args.config)
     data = base.get("data") if isinstance(base.get("data"), dict) else {}
     paths = args.taxonomies or data.get("taxonomies") or ["taxonomies/driving"]
@@ -227,15 +227,15 @@ def cross_fit_detections(args: argparse.Namespace):
 
 
 def check_output_paths(args: argparse.Namespace, taxset) -> None:
-    from datasets.files import check_outputs, taxonomy_inputs
+    from taxdet.core.files import check_outputs, taxonomy_inputs
     inputs = taxonomy_inputs(taxset) + [p for p in (args.checkpoint, args.data, args.config) if p]
     check_outputs({"--out": args.out, "--markdown": args.markdown}, inputs)
 
 
 def write_outputs(args: argparse.Namespace, result, samples: list, taxset) -> None:
     """Warnings (stderr), JSON, Markdown, the summary and, with --draw, the grid."""
-    from detection.linting import customer_views
-    from detection.linting.lint_report import summary_text, write_json, write_markdown
+    from taxdet.detection.linting import customer_views
+    from taxdet.detection.linting.lint_report import summary_text, write_json, write_markdown
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     write_json(result, args.out, args.top)
@@ -245,7 +245,7 @@ def write_outputs(args: argparse.Namespace, result, samples: list, taxset) -> No
     if args.draw is not None and not result.issues:
         print(f"no issue: nothing drawn into {args.draw}")
     elif args.draw is not None:
-        from detection.linting.issue_grid import save_issue_grid
+        from taxdet.detection.linting.issue_grid import save_issue_grid
         png = save_issue_grid(result.issues, {s.image_id: s for s in samples},
                               customer_views(taxset), args.draw / DRAW_FILE, args.draw_count)
         print(f"wrote {png}")

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import supertax
-from datasets.demo import DemoConfig, generate_demo
-from datasets.demo_classification import generate_crops
+import taxdet.supertax as supertax
+from taxdet.datasets.demo import DemoConfig, generate_demo
+from taxdet.datasets.demo_classification import generate_crops
 
 DEFAULT_TAXONOMIES = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
 

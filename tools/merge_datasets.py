@@ -15,16 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-try:
-    import supertax
-except ImportError:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import supertax
-
-from datasets import MergeConfig, merge
-from datasets.files import check_outputs, taxonomy_inputs, write_atomic
+import taxdet.supertax as supertax
+from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
+from taxdet.datasets import MergeConfig, merge
 
 
 def build_parser() -> argparse.ArgumentParser:

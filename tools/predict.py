@@ -16,22 +16,20 @@ full COCO file (images, the taxonomy's categories, detections as annotations wit
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supertax  # noqa: E402
-from datasets.files import check_outputs, taxonomy_inputs, write_atomic  # noqa: E402
-from detection.prediction.customer_labels import (LabelSpace, customer_labels,  # noqa: E402
-                                                  super_labels)
-from detection.prediction.image_inputs import ImageSet, find_images, read_images  # noqa: E402
-from detection.prediction.thresholds import (Thresholds, apply_thresholds,  # noqa: E402
-                                             read_thresholds)
+import taxdet.supertax as supertax
+from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
+from taxdet.detection.prediction.customer_labels import LabelSpace, customer_labels, super_labels
+from taxdet.detection.prediction.image_inputs import ImageSet, find_images, read_images
+from taxdet.detection.prediction.thresholds_file import (
+    Thresholds,
+    apply_thresholds,
+    read_thresholds,
+)
 
 MAX_LISTED = 20  # skipped images named in the warning
 
@@ -125,7 +123,7 @@ def write_output(args: argparse.Namespace, images: ImageSet, results: list[dict]
     if args.format == "results":
         data = results
     else:
-        from detection.prediction.prelabels import coco_prelabels
+        from taxdet.detection.prediction.prelabels import coco_prelabels
         data = coco_prelabels(images.images, results, space, info={
             "checkpoint": str(args.checkpoint), "score_threshold": args.score_threshold,
             "thresholds": str(args.thresholds) if args.thresholds else None})
@@ -144,8 +142,8 @@ def summary(images: ImageSet, results: list[dict], space: LabelSpace, out: Path)
 
 
 def run(args: argparse.Namespace) -> int:
-    from detection.prediction.drawing import drawing_path, save_drawings
-    from detection.prediction.predictor import load_predictor, predict_images
+    from taxdet.detection.prediction.drawing import drawing_path, save_drawings
+    from taxdet.detection.prediction.predictor import load_predictor, predict_images
     taxset = supertax.load(args.taxonomies) if args.taxonomies else None
     names, base = find_images(args.images, args.image_list, args.patterns)
     files = [Path(n) if base is None else base / n for n in names]

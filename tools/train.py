@@ -16,16 +16,11 @@ Exit codes: 0 done, 1 bad input or failed run, 2 usage.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from detection.training.cli_options import parse_args, resolve, training_parser  # no torch
-from supertax.errors import run_cli
+from taxdet.core.errors import run_cli
+from taxdet.detection.training.cli_options import parse_args, resolve, training_parser  # no torch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_cli(lambda: run(args))
     finally:
-        from detection.training import distributed  # torch: imported once parsing is done
+        from taxdet.detection.training import distributed  # torch: imported once parsing is done
         distributed.shutdown()
 
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, print the summary (rank 0). Bad input or a diverging run
     raises an ``InputError``."""
-    from detection.training.trainer import Trainer
+    from taxdet.detection.training.trainer import Trainer
     cfg = resolve(args)
     trainer = Trainer(cfg)
     state = trainer.fit()

@@ -17,17 +17,12 @@ Exit codes: 0 done, 1 bad input or failed run, 2 usage.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from detection.classification.config import CLASSIFIER  # no torch
-from detection.training.cli_options import parse_args, resolve, training_parser
-from supertax.errors import run_cli
+from taxdet.core.errors import run_cli
+from taxdet.detection.classification.classifier_config import CLASSIFIER  # no torch
+from taxdet.detection.training.cli_options import parse_args, resolve, training_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, print the summary. Bad input or a diverging run raises an
     ``InputError``."""
-    from detection.classification.trainer import ClassifierTrainer
+    from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
     cfg = resolve(args, CLASSIFIER)
     trainer = ClassifierTrainer(cfg)
     state = trainer.fit()

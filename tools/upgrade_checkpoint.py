@@ -7,26 +7,22 @@ Older checkpoints held the numpy and python RNG states pickled, so reading them 
 that ONLY with ``--trust``: give it only for a file you wrote yourself or got from someone you
 trust. Without ``--trust`` it converts only files that load safely (e.g. a state dict without a
 digest). NEW gets the RNG states as tensors and the SHA-256 digest (see
-``detection.training.checkpoint``); it is written atomically and must not exist yet (OLD is
+``taxdet.detection.training.checkpoint``); it is written atomically and must not exist yet (OLD is
 never changed). Exit 0 written, 1 bad input (``error: ...``), 2 usage.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from datasets.files import check_outputs  # noqa: E402
-from detection.training import checkpoint  # noqa: E402
-from detection.training.checkpoint import CheckpointError  # noqa: E402
-from supertax.errors import OutputError, run_cli  # noqa: E402
+from taxdet.core.errors import OutputError, run_cli
+from taxdet.core.files import check_outputs
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.checkpoint import CheckpointError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,14 +11,10 @@ error.
 """
 
 import argparse
-import importlib.util
 import sys
-from pathlib import Path
 
-if importlib.util.find_spec("supertax") is None:  # run from a checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from supertax import InputError, validate_files, validation_report as report  # noqa: E402
+from taxdet.supertax import InputError, validate_files
+from taxdet.supertax import validation_report as report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +34,7 @@ def box_counts(validation, skip: bool) -> list:
     """``DataCounts`` of every valid taxonomy set with data (none when ``skip``)."""
     if skip:
         return []
-    from datasets.box_counts import count_data
+    from taxdet.datasets.box_counts import count_data
     return [count_data(ts) for ts in validation.sets() if any(t.data for t in ts.taxonomies)]
 
 

@@ -119,7 +119,7 @@ def search(boxes: torch.Tensor, image_size: int, pos_iou: float = 0.5,
 
 def spec_of(model_cfg) -> AnchorSpec:
     """The anchors a ``ModelConfig`` gives its model (the effdet model's own where unset)."""
-    from detection.model.build import anchor_settings
+    from taxdet.detection.model.build import anchor_settings
     s = anchor_settings(model_cfg)
     return AnchorSpec(s["anchor_scale"], tuple(s["aspect_ratios"]), s["num_scales"])
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from detection.anchors.grid import AnchorBlock, AnchorGrid
-from detection.anchors.labeler_config import LabelerConfig
-from losses.targets import BACKGROUND, IGNORE, PADDING
+from taxdet.core.targets import BACKGROUND, IGNORE, PADDING
+from taxdet.detection.anchors.grid import AnchorBlock, AnchorGrid
+from taxdet.detection.anchors.labeler_config import LabelerConfig
 
 
 @dataclass

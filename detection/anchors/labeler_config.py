@@ -1,13 +1,13 @@
 """``LabelerConfig``: the anchor labeler's thresholds (torch-free, so that
 ``tools/train.py --help`` lists them without importing torch; the labeler itself is
-``detection.anchors.labeler``)."""
+``taxdet.detection.anchors.labeler``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasets.config_field import config_field
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detection.evaluation.inputs import Predictions
+from taxdet.detection.evaluation.inputs import Predictions
 
 ENGINES = ("pycocotools", "faster")
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl",

@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from detection.evaluation.evaluator import evaluate, load_ground_truth
-from detection.evaluation.results import EvalResult, markdown_table, number, text_table
-from supertax import TaxonomySet
+from taxdet.detection.evaluation.evaluator import evaluate, load_ground_truth
+from taxdet.detection.evaluation.results import EvalResult, markdown_table, number, text_table
+from taxdet.supertax import TaxonomySet
 
 NONE = "(none)"
 UNPARSED = "(unparsed)"

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from detection.evaluation.groundtruth import GroundTruth, add_labels, copy_annotations, copy_images
-from detection.evaluation.inputs import EvalInputError, Predictions, check_ground_truth
-from supertax import TaxonomySet
-from datasets.merge import close_name
-from supertax.diagnostics import did_you_mean
+from taxdet.core.names import did_you_mean
+from taxdet.datasets.merge import close_name
+from taxdet.detection.evaluation.groundtruth import (
+    GroundTruth,
+    add_labels,
+    copy_annotations,
+    copy_images,
+)
+from taxdet.detection.evaluation.inputs import EvalInputError, Predictions, check_ground_truth
+from taxdet.supertax import TaxonomySet
 
 
 def infer_customer(names: list[str], taxset: TaxonomySet, source: str) -> str:

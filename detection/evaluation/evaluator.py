@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.coco_io import json_source
-from detection.evaluation import backends as eng
-from detection.evaluation.customer import customer_ground_truth, map_to_customer
-from detection.evaluation.federated import drop_unlabeled, images_labeling
-from detection.evaluation.groundtruth import (GroundTruth, names_are_super, plain_ground_truth,
-                                              super_ground_truth)
-from detection.evaluation.results import EvalResult, TaxonomyResult, class_results
-from detection.evaluation.inputs import EvalInputError, Predictions, check_predictions
-from supertax import TaxonomySet
+from taxdet.core.json_files import json_source
+from taxdet.detection.evaluation import backends as eng
+from taxdet.detection.evaluation.customer import customer_ground_truth, map_to_customer
+from taxdet.detection.evaluation.federated import drop_unlabeled, images_labeling
+from taxdet.detection.evaluation.groundtruth import (
+    GroundTruth,
+    names_are_super,
+    plain_ground_truth,
+    super_ground_truth,
+)
+from taxdet.detection.evaluation.inputs import EvalInputError, Predictions, check_predictions
+from taxdet.detection.evaluation.results import EvalResult, TaxonomyResult, class_results
+from taxdet.supertax import TaxonomySet
 
 
 def load_ground_truth(gt: dict | str | Path, *, taxset: TaxonomySet | None = None,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detection.evaluation.groundtruth import GroundTruth
-from detection.evaluation.inputs import Predictions
+from taxdet.detection.evaluation.groundtruth import GroundTruth
+from taxdet.detection.evaluation.inputs import Predictions
 
 
 def label_lookup(preds: Predictions, gt: GroundTruth) -> np.ndarray:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.evaluation.inputs import EvalInputError, check_ground_truth
-from supertax import TaxonomySet
+from taxdet.detection.evaluation.inputs import EvalInputError, check_ground_truth
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass

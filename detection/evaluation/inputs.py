@@ -1,6 +1,6 @@
 """Check ground truth and predictions before evaluating; every problem names its record.
 
-Reading and the checks are the shared COCO reader's (``datasets.coco_io``: file size and
+Reading and the checks are the shared COCO reader's (``taxdet.datasets.coco_io``: file size and
 nesting limits, the top-level shape, integer ids in int64, no booleans for numbers, boxes,
 unique category names); this module words them for evaluation. Errors raise
 ``EvalInputError`` (a ``ValueError``) naming the source, the record (image id, annotation
@@ -16,10 +16,25 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from datasets.coco_io import (SINGULAR, CocoFormatError, DatasetError, check_bbox,
-                              check_bbox_numbers, check_category_names, check_finite, check_int,
-                              check_number, check_positive_int, coco_sections, column,
-                              duplicate_ids, fast_column, first_bad, record_id_name, strings)
+from taxdet.datasets.coco_io import (
+    SINGULAR,
+    CocoFormatError,
+    DatasetError,
+    check_bbox,
+    check_bbox_numbers,
+    check_category_names,
+    check_finite,
+    check_int,
+    check_number,
+    check_positive_int,
+    coco_sections,
+    column,
+    duplicate_ids,
+    fast_column,
+    first_bad,
+    record_id_name,
+    strings,
+)
 
 MAX_LISTED = 5        # records named in one error message
 OUTSIDE_FRACTION = 0.5  # a box side beyond the image by more than this fraction of its size

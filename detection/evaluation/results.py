@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detection.evaluation.backends import STAT_KEYS, CocoArrays
+from taxdet.detection.evaluation.backends import STAT_KEYS, CocoArrays
 
 NO_GT = "no ground truth"
 NOT_PREDICTED = "not predicted"

@@ -24,8 +24,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.coco_io import check_int, load_json
-from detection.evaluation.inputs import EvalInputError
+from taxdet.core.json_files import load_json
+from taxdet.datasets.coco_io import check_int
+from taxdet.detection.evaluation.inputs import EvalInputError
 
 SPLIT_FILE = "split.json"
 SIDES = ("train", "val", "all")

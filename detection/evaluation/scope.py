@@ -13,11 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.coco_io import json_source
-from detection.evaluation.inputs import EvalInputError, check_ground_truth, check_predictions
-from detection.evaluation.run_split import match_split, read_split
-from detection.evaluation.source_ids import (ambiguous_ids_warning, super_ids_hint, to_super_ids,
-                                             unknown_ids_hint)
+from taxdet.core.json_files import json_source
+from taxdet.detection.evaluation.inputs import EvalInputError, check_ground_truth, check_predictions
+from taxdet.detection.evaluation.run_split import match_split, read_split
+from taxdet.detection.evaluation.source_ids import (
+    ambiguous_ids_warning,
+    super_ids_hint,
+    to_super_ids,
+    unknown_ids_hint,
+)
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detection.evaluation.inputs import EvalInputError
-from supertax.diagnostics import did_you_mean
+from taxdet.core.names import did_you_mean
+from taxdet.detection.evaluation.inputs import EvalInputError
 
 MAX_LISTED = 5
 

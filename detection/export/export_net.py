@@ -3,7 +3,7 @@
     ExportNet(model, num_outputs, image_size)(images) -> (boxes, class_logits)
 
 * ``images``        [B, 3, S, S] float32: RGB 0..255, letterboxed as for prediction (long side
-  resized to S, padded bottom/right with ``datasets.transforms.PAD_FILL``); S is fixed by the
+  resized to S, padded bottom/right with ``taxdet.datasets.transforms.PAD_FILL``); S is fixed by the
   anchors, B is free.
 * ``boxes``         [B, A, 4] float32: every anchor's decoded box, x1 y1 x2 y2 in model-input
   pixels (not clipped); A = sum over levels of H_l * W_l * nA (D0 at 512 px: 49,104).
@@ -12,7 +12,7 @@
 
 Anchors are ordered like effdet's ``Anchors.boxes`` and its post-processing: level, then row,
 column, then anchor. Top-k, NMS and the mapping back to original pixels stay outside the graph
-(``detection.export.postprocess``): effdet's batched NMS has data-dependent shapes and Python
+(``taxdet.detection.export.postprocess``): effdet's batched NMS has data-dependent shapes and Python
 control flow that neither tracing nor the ONNX exporter reproduce faithfully.
 """
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from effdet.anchors import Anchors
 
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def decode_boxes(codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:

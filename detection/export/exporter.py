@@ -3,12 +3,12 @@
     exported = build_export(ckpt_path, customer="customer_b")        # an ExportNet + meaning
     write_export(exported, "model.onnx", "onnx")                     # + model.onnx.labels.json
 
-The model is the checkpoint's, rebuilt by ``detection.prediction.predictor.load_predictor``
+The model is the checkpoint's, rebuilt by ``taxdet.detection.prediction.predictor.load_predictor``
 (read with ``weights_only``, digest and taxonomy hash checked; EMA weights when present; eval
 mode), at the trained image size or another multiple of 128 (``image_size``: same weights,
 anchors for that size). With ``customer`` the class head is sliced to that customer's columns
-(``detection.export.sliced_head``). The graph is ``ExportNet`` (normalisation + network +
-per-anchor box decoding); detections come from ``detection.export.postprocess`` (top-k + NMS
+(``taxdet.detection.export.sliced_head``). The graph is ``ExportNet`` (normalisation + network +
+per-anchor box decoding); detections come from ``taxdet.detection.export.postprocess`` (top-k + NMS
 in NumPy). The label map (``label_map``) says what the inputs and outputs are.
 
 ``hierarchy_decoding`` (None = auto: on when the super-taxonomy has a parent) writes the
@@ -30,18 +30,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.coco_io import DatasetError, load_json
-from datasets.files import write_atomic
-from datasets.transforms import PAD_FILL
-from detection.export.export_net import ExportNet
-from detection.export.postprocess import PostprocessConfig, hierarchy_problem
-from detection.export.sliced_head import (HeadOutputs, customer_outputs, full_outputs,
-                                          slice_class_head)
-from detection.model.build import create_model
-from detection.prediction.hierarchy import hierarchy_groups, resolve_hierarchy_decoding
-from detection.prediction.predictor import load_predictor
-from detection.training.config import TrainConfig
-from supertax import TaxonomySet
+from taxdet.core.files import write_atomic
+from taxdet.core.json_files import load_json
+from taxdet.datasets.coco_io import DatasetError
+from taxdet.datasets.transforms import PAD_FILL
+from taxdet.detection.export.export_net import ExportNet
+from taxdet.detection.export.postprocess import PostprocessConfig, hierarchy_problem
+from taxdet.detection.export.sliced_head import (
+    HeadOutputs,
+    customer_outputs,
+    full_outputs,
+    slice_class_head,
+)
+from taxdet.detection.model.build import create_model
+from taxdet.detection.prediction.hierarchy_decoding import (
+    hierarchy_groups,
+    resolve_hierarchy_decoding,
+)
+from taxdet.detection.prediction.predictor import load_predictor
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.supertax import TaxonomySet
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17
@@ -182,7 +190,7 @@ def export_bytes(exported: Exported, fmt: str, opset: int = DEFAULT_OPSET) -> by
 def write_export(exported: Exported, out: str | Path, fmt: str,
                  opset: int = DEFAULT_OPSET) -> tuple[Path, Path]:
     """Write the model file and its label map atomically; returns their paths. The caller
-    checks the paths against its inputs (``datasets.files.check_outputs``)."""
+    checks the paths against its inputs (``taxdet.core.files.check_outputs``)."""
     data = export_bytes(exported, fmt, opset)
     labels = label_map_path(out)
     write_atomic(out, data)

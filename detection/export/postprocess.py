@@ -1,5 +1,5 @@
 """Detections from an exported model's outputs, in NumPy: what effdet's post-processing does
-after the network (``detection.model.benches.PredictBench``), outside the graph.
+after the network (``taxdet.detection.model.detector_wrappers.PredictBench``), outside the graph.
 
     dets = detect(boxes[i], class_logits[i], scale[i], (orig_h, orig_w))
 
@@ -7,7 +7,7 @@ Per image, with ``boxes`` [A, 4] and ``class_logits`` [A, K] from ``ExportNet``:
 
 0. with ``hierarchy`` (hierarchy-consistent decoding, written by the exporter when on): each
    parent output's logit becomes the max over itself and its descendant outputs
-   (``apply_hierarchy``; ``detection.prediction.hierarchy`` does the same in torch);
+   (``apply_hierarchy``; ``taxdet.detection.prediction.hierarchy_decoding`` does the same in torch);
 1. the ``max_detection_points`` (default 5000) highest logits over all A x K (anchor, output)
    pairs;
 2. their boxes clipped to the resized image (original size x ``scale``, model-input pixels);

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.export.exporter import label_map_path, read_label_map
-from detection.export.postprocess import ImageDetections, PostprocessConfig, detect_batch
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.detection.export.exporter import label_map_path, read_label_map
+from taxdet.detection.export.postprocess import ImageDetections, PostprocessConfig, detect_batch
 
 
 def letterbox(image: np.ndarray, image_size: int) -> tuple[np.ndarray, float]:
     """[H, W, 3] uint8 RGB -> ([3, S, S] float32 0..255, scale): the prediction resize and
-    pad (``datasets.transforms.eval_transform``)."""
-    from datasets.augment_config import AugmentConfig
-    from datasets.transforms import eval_transform
+    pad (``taxdet.datasets.transforms.eval_transform``)."""
+    from taxdet.datasets.augment_config import AugmentConfig
+    from taxdet.datasets.transforms import eval_transform
     empty = np.zeros((0, 4), np.float32)
     out = eval_transform(AugmentConfig(image_size=image_size))(
         image, empty, np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -55,7 +55,7 @@ class ExportedModel:
         return self._run(np.ascontiguousarray(images, dtype=np.float32))
 
     def detect(self, images: np.ndarray, scales, orig_sizes) -> list[ImageDetections]:
-        """Detections per image (``detection.export.postprocess.detect``); classes are output
+        """Detections per image (``taxdet.detection.export.postprocess.detect``); classes are output
         indices (``class_labels[i]`` names them)."""
         boxes, logits = self.raw(images)
         return detect_batch(boxes, logits, scales, orig_sizes, self.post)

@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 from effdet.config import set_config_readonly, set_config_writeable
 
-from supertax import TaxonomySet
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass(frozen=True)

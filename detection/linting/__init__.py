@@ -16,11 +16,11 @@ only about the classes each customer's taxonomy labels.
 ``tools/lint_labels.py`` is the command line; ``docs/linting.md`` the manual.
 """
 
-from detection.linting.customer_view import CustomerView, customer_views
-from detection.linting.issues import ISSUE_TYPES, Issue, image_scores, rank_issues
-from detection.linting.linter import LintResult, lint_samples
-from detection.linting.matching import ImageLabels, ImagePredictions, predictions_by_image
-from detection.linting.scoring import ImageCase, ImageInfo, LintConfig, check_image
+from taxdet.detection.linting.customer_view import CustomerView, customer_views
+from taxdet.detection.linting.issues import ISSUE_TYPES, Issue, image_scores, rank_issues
+from taxdet.detection.linting.linter import LintResult, lint_samples
+from taxdet.detection.linting.matching import ImageLabels, ImagePredictions, predictions_by_image
+from taxdet.detection.linting.scoring import ImageCase, ImageInfo, LintConfig, check_image
 
 __all__ = ["CustomerView", "customer_views", "ISSUE_TYPES", "Issue", "image_scores",
            "rank_issues", "LintResult", "lint_samples", "ImageLabels", "ImagePredictions",

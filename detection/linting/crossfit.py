@@ -1,7 +1,7 @@
 """Out-of-sample detections by cross-fitting: K models, each trained without one fold of the
 images and predicting that fold.
 
-An image's fold is ``floor(K * u)``, with ``u`` the split hash of ``datasets.split``
+An image's fold is ``floor(K * u)``, with ``u`` the split hash of ``taxdet.datasets.split``
 (``hash_unit(split_key(sample, by), salt)``, the training config's ``split.by`` and
 ``split.salt``): it depends on the image alone, and with K = 10 and the default salt, fold 0
 is exactly the default validation split (``u < 0.1``).
@@ -18,15 +18,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import SuperDataset
-from datasets.sample import Sample
-from datasets.split import SplitConfig, hash_unit, split_key
-from detection.linting.matching import ImagePredictions
-from detection.linting.predictions import predict_samples
-from detection.training.cli_options import merge_trees
-from detection.training.config import TrainConfig
-from supertax import TaxonomySet
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets import SuperDataset
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.split import SplitConfig, hash_unit, split_key
+from taxdet.detection.linting.matching import ImagePredictions
+from taxdet.detection.linting.predictions import predict_samples
+from taxdet.detection.training.cli_options import merge_trees
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def fold_config(base: dict, taxonomies: list[str], train_json: Path, run_dir: Pa
 def train_fold(base: dict, taxonomies: list[str], dataset: SuperDataset, train: list[Sample],
                fold: int, cfg: CrossFitConfig) -> Path:
     """Train fold ``fold``'s model on ``train``; return its ``last.pt``."""
-    from detection.training.trainer import Trainer   # torch + the whole training stack
+    from taxdet.detection.training.trainer import Trainer  # torch + the whole training stack
     out = Path(cfg.output)
     train_json = out / f"fold{fold}_train.json"
     dataset.subset([s.image_id for s in train]).write(train_json)
@@ -97,7 +97,7 @@ def cross_fit_predictions(dataset: SuperDataset, samples: list[Sample], base: di
     """Out-of-sample detections for ``samples`` (a subset of ``dataset``): each fold's model
     trains on every image of ``dataset`` outside the fold and predicts the fold's samples.
     Folds without samples to predict are not trained."""
-    from detection.prediction.predictor import load_predictor
+    from taxdet.detection.prediction.predictor import load_predictor
     split = TrainConfig.from_dict(base, where="cross-fit training config").split
     taxset: TaxonomySet = dataset.taxset
     folds = assign_folds(dataset.samples, cfg.folds, split)

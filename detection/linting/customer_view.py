@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from supertax import TaxonomySet
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from datasets.files import atomic_open
-from datasets.sample import Sample
-from datasets.torch_dataset import load_image
-from detection.linting.customer_view import CustomerView
-from detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS, Issue
-from detection.prediction.drawing import TILE, draw_ground_truth
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.core.files import atomic_open
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.torch_dataset import load_image
+from taxdet.detection.linting.customer_view import CustomerView
+from taxdet.detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS, Issue
+from taxdet.detection.prediction.drawing import TILE, draw_ground_truth
 
 TYPE_COLOURS = {MISSING: (214, 39, 40), WRONG_CLASS: (255, 127, 14), BAD_BOX: (31, 119, 180),
                 DUPLICATE: (148, 103, 189)}

@@ -19,9 +19,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from datasets.files import write_atomic
-from detection.linting.issues import ISSUE_TYPES, Issue, count_by
-from detection.linting.linter import LintResult
+from taxdet.core.files import write_atomic
+from taxdet.detection.linting.issues import ISSUE_TYPES, Issue, count_by
+from taxdet.detection.linting.linter import LintResult
 
 
 def top_issues(result: LintResult, top: int) -> list[Issue]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from datasets.sample import Sample
-from detection.linting.customer_view import customer_views
-from detection.linting.issues import Issue, image_scores, rank_issues
-from detection.linting.matching import ImageLabels, ImagePredictions
-from detection.linting.scoring import ImageCase, ImageInfo, LintConfig, check_image
-from supertax import TaxonomySet
+from taxdet.datasets.sample import Sample
+from taxdet.detection.linting.customer_view import customer_views
+from taxdet.detection.linting.issues import Issue, image_scores, rank_issues
+from taxdet.detection.linting.matching import ImageLabels, ImagePredictions
+from taxdet.detection.linting.scoring import ImageCase, ImageInfo, LintConfig, check_image
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datasets.sample import Sample
+from taxdet.datasets.sample import Sample
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

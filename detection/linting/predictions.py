@@ -17,16 +17,16 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from datasets import MergeConfig, SuperDataset, merge
-from datasets.sample import Sample
-from datasets.torch_dataset import DetectionDataset, collate
-from datasets.transforms import AugmentConfig, eval_transform
-from detection.evaluation.run_split import RunSplit, SplitEntry, read_split
-from detection.linting.matching import ImagePredictions, predictions_by_image
-from detection.model.benches import PredictBench
-from detection.training.steps import predict
-from supertax import TaxonomySet
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets import MergeConfig, SuperDataset, merge
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.torch_dataset import DetectionDataset, collate
+from taxdet.datasets.transforms import AugmentConfig, eval_transform
+from taxdet.detection.evaluation.run_split import RunSplit, SplitEntry, read_split
+from taxdet.detection.linting.matching import ImagePredictions, predictions_by_image
+from taxdet.detection.model.detector_wrappers import PredictBench
+from taxdet.detection.training.steps import predict
+from taxdet.supertax import TaxonomySet
 
 
 def load_dataset(taxset: TaxonomySet, super_json: str | Path | None = None,

@@ -25,12 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.config_field import config_field
-from detection.linting.customer_view import CustomerView
-from detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS, Issue
-from detection.linting.matching import (ImageLabels, ImagePredictions, box_ioa, box_iou,
-                                        xyxy_to_xywh_list)
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
+from taxdet.detection.linting.customer_view import CustomerView
+from taxdet.detection.linting.issues import BAD_BOX, DUPLICATE, MISSING, WRONG_CLASS, Issue
+from taxdet.detection.linting.matching import (
+    ImageLabels,
+    ImagePredictions,
+    box_ioa,
+    box_iou,
+    xyxy_to_xywh_list,
+)
 
 
 @dataclass(frozen=True)

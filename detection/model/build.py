@@ -3,7 +3,7 @@
 Weights come only from local files: ``pretrained_backbone`` (a timm state dict
 of the backbone) and ``init_checkpoint`` (one of our checkpoints, or an effdet
 state dict), read with ``weights_only=True``: no code from them ever runs. Nothing is ever
-downloaded. ``ModelConfig`` lives in ``detection.model.model_config`` (no torch there, for a
+downloaded. ``ModelConfig`` lives in ``taxdet.detection.model.model_config`` (no torch there, for a
 fast ``tools/train.py --help``) and is importable from here too.
 """
 
@@ -17,9 +17,9 @@ import torch
 from effdet import EfficientDet, get_efficientdet_config
 from effdet.config.model_config import efficientdet_model_param_dict
 
-from detection.model.model_config import ModelConfig
-from detection.model.weights_file import load as load_weights_file
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.detection.model.model_config import ModelConfig
+from taxdet.detection.model.weights_file import load as load_weights_file
 
 MODEL_NAMES = tuple(efficientdet_model_param_dict)
 
@@ -63,7 +63,7 @@ def anchor_settings(cfg: ModelConfig) -> dict[str, Any]:
 def load_backbone(model: EfficientDet, path: str | Path) -> None:
     """Load a local timm backbone state dict; raise naming the file and the mismatching keys.
 
-    The file is read like a checkpoint (``detection.model.weights_file.load``): with
+    The file is read like a checkpoint (``taxdet.detection.model.weights_file.load``): with
     ``weights_only=True``, never running code from it; its digest is checked when it has one.
     """
     state = load_weights_file(path, bare=True)
@@ -90,7 +90,7 @@ def create_model(cfg: ModelConfig, num_classes: int, head_masks=None) -> torch.n
     """A freshly initialised EfficientDet with a K-class head (no download, ever).
 
     With ``cfg.heads == "per-taxonomy"``, ``head_masks`` [T, K] bool gives one head
-    pair per taxonomy (``detection.model.multihead.PerTaxonomyHeads``).
+    pair per taxonomy (``taxdet.detection.model.multihead.PerTaxonomyHeads``).
 
     >>> m = create_model(ModelConfig("efficientdet_d0", image_size=128), num_classes=7).eval()
     >>> [t.shape[1] for t in m(torch.zeros(1, 3, 128, 128))[0]][:1]  # 9 anchors x 7 classes
@@ -104,6 +104,6 @@ def create_model(cfg: ModelConfig, num_classes: int, head_masks=None) -> torch.n
     if cfg.heads == "per-taxonomy":
         if head_masks is None:
             raise ValueError("per-taxonomy heads need the taxonomies' label masks")
-        from detection.model.multihead import PerTaxonomyHeads
+        from taxdet.detection.model.multihead import PerTaxonomyHeads
         return PerTaxonomyHeads(model, torch.as_tensor(head_masks))
     return model

@@ -1,6 +1,6 @@
 """``ModelConfig``: which EfficientDet, at which input size, with which anchors (torch- and
 effdet-free, so that ``tools/train.py --help`` lists it without importing either; the network
-is built by ``detection.model.build``).
+is built by ``taxdet.detection.model.build``).
 
 The anchor fields default to None, "the effdet model's own value" (``anchor_scale`` is 4.0
 for efficientdet_d0 but 3.0 for tf_efficientdet_lite0 and 5.0 for tf_efficientdet_d7), so a
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from datasets.config_field import config_field
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
 
 Pair = tuple[float, float]
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from datasets.files import atomic_open
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
+from taxdet.core.files import atomic_open
 
 FORMAT = 2                      # 1: the pickled-RNG checkpoints of older versions (no digest)
 FORMAT_KEY, DIGEST_KEY = "checkpoint_format", "sha256"
@@ -95,7 +95,7 @@ def save_atomic(state: dict, path: str | Path) -> None:
 
     A crash at any point leaves either the old file or the new one, never a broken one (the
     temporary file of a killed process is removed when the next run starts in that folder:
-    ``datasets.files.remove_stale_temps``). ``TypeError`` if ``state`` holds a type a safe
+    ``taxdet.core.files.remove_stale_temps``). ``TypeError`` if ``state`` holds a type a safe
     load cannot read.
     """
     if FORMAT_KEY in state or DIGEST_KEY in state:

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets.coco_io import coco_sections, json_source, read_categories
-from supertax import TaxonomySet
+from taxdet.core.json_files import json_source
+from taxdet.datasets.coco_io import CocoFormatError, coco_sections, read_categories
+from taxdet.supertax import TaxonomySet
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def super_labels(taxset: TaxonomySet) -> LabelSpace:
 def read_category_ids(coco: str | Path | dict) -> tuple[dict[str, int], str]:
     """(category name -> id, source) of a COCO file's ``categories`` (checked: integer ids,
     unique names)."""
-    raw, source = json_source(coco, "categories")
+    raw, source = json_source(coco, "categories", CocoFormatError)
     cats = coco_sections(source, raw)[2]
     return {name: cat_id for cat_id, name in read_categories(source, cats).items()}, source
 

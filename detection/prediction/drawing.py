@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from datasets.files import atomic_open
-from datasets.coco_io import check_bbox, check_int, column, xywh_to_xyxy
-from datasets.images import image_files, read_ground_truth
-from datasets.torch_dataset import load_image
-from detection.model.benches import Detections
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.core.files import atomic_open
+from taxdet.datasets.coco_io import check_bbox, check_int, column, xywh_to_xyxy
+from taxdet.datasets.images import image_files, read_ground_truth
+from taxdet.datasets.torch_dataset import load_image
+from taxdet.detection.model.detector_wrappers import Detections
 
 # tab10 without grey: distinct on photos and on the demo's flat colours
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -177,7 +177,7 @@ def save_prediction_grid(results: list[dict], gt_coco: dict | str | Path,
 
     ``results``: COCO results with category_id = column + 1 of ``class_names`` (a list), or
     ids of ``class_names`` = {category id: name} (results of other ids are not drawn). Image
-    files resolve like ``datasets.images.image_files`` (default folder: the ground truth's);
+    files resolve like ``taxdet.datasets.images.image_files`` (default folder: the ground truth's);
     ground-truth boxes are named by the file's own categories.
     """
     results, class_names = _as_columns(results, class_names)

@@ -1,7 +1,7 @@
 """Images to predict, without a COCO file: a folder, a list file or glob patterns.
 
 ``collect_images`` gathers the files; ``read_images`` reads each one fully (in threads) to
-get its size after EXIF rotation (``datasets.images.decoded_size``, the loader's
+get its size after EXIF rotation (``taxdet.datasets.images.decoded_size``, the loader's
 orientation) and turns the readable ones into COCO image records (ids 1..N in file
 order). Unreadable, truncated or oversized images are skipped and returned as problems;
 ``NoReadableImagesError`` only when none is left.
@@ -22,8 +22,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from datasets.images import ImageReadError, check_pixel_limit, decoded_size
-from supertax.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.datasets.images import ImageReadError, check_pixel_limit, decoded_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # PIL and OpenCV
 

@@ -7,7 +7,7 @@
 ``results`` is a COCO results list: the ground truth's image ids,
 ``category_id`` = super-taxonomy column + 1, boxes in original image pixels.
 
-Hierarchy-consistent decoding (``detection.prediction.hierarchy``) scores each parent column
+Hierarchy-consistent decoding (``taxdet.detection.prediction.hierarchy_decoding``) scores each parent column
 as the max over its descendants before NMS; ``hierarchy_decoding`` None (auto) turns it on
 for a super-taxonomy with any parent. ``set_hierarchy_decoding`` switches a loaded predictor.
 """
@@ -22,20 +22,20 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from datasets.images import image_files, read_ground_truth
-from datasets.sample import Sample
-from datasets.torch_dataset import DetectionDataset, collate
-from datasets.transforms import AugmentConfig, eval_transform
-from detection.training import checkpoint
-from detection.model.benches import PredictBench
-from detection.training.checkpoint import CheckpointError
-from detection.training.config import TrainConfig
-from detection.training.distributed import DistInfo, pick_device
-from detection.training.steps import predict
-from detection.model.build import create_model
-from detection.prediction.hierarchy import set_hierarchy_decoding
-from supertax import TaxonomySet
-from supertax.errors import ConfigError, InputError
+from taxdet.core.errors import ConfigError, InputError
+from taxdet.datasets.images import image_files, read_ground_truth
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.torch_dataset import DetectionDataset, collate
+from taxdet.datasets.transforms import AugmentConfig, eval_transform
+from taxdet.detection.model.build import create_model
+from taxdet.detection.model.detector_wrappers import PredictBench
+from taxdet.detection.prediction.hierarchy_decoding import set_hierarchy_decoding
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.checkpoint import CheckpointError
+from taxdet.detection.training.distributed import DistInfo, pick_device
+from taxdet.detection.training.steps import predict
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.supertax import TaxonomySet
 
 REQUIRED_KEYS = ("model", "config", "taxonomies", "taxonomy_hash")
 EMA_PREFIX = "module."  # timm ModelEmaV3 keeps the averaged copy as ``self.module``
@@ -126,7 +126,7 @@ def ground_truth_loader(gt_coco: dict | str | Path, images_dir: str | Path | Non
                         workers: int = 0) -> DataLoader | None:
     """A loader of the ground truth's images, resized like validation; None if it has none.
 
-    The image records are checked and their files resolved by ``datasets.images``
+    The image records are checked and their files resolved by ``taxdet.datasets.images``
     (``read_ground_truth``, ``image_files``: ``images_dir``, default the ground-truth file's
     folder)."""
     raw, base, source = read_ground_truth(gt_coco, images_dir)

@@ -16,9 +16,15 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Callable
 
-from datasets.coco_io import (CocoFormatError, check_bbox, check_number, coco_sections, column,
-                              unique_ids)
-from detection.prediction.customer_labels import LabelSpace
+from taxdet.datasets.coco_io import (
+    CocoFormatError,
+    check_bbox,
+    check_number,
+    coco_sections,
+    column,
+    unique_ids,
+)
+from taxdet.detection.prediction.customer_labels import LabelSpace
 
 MAX_LISTED = 5
 

@@ -4,7 +4,7 @@ A training checkpoint is a dict with ``model``, ``ema``, ``optimizer``, ``schedu
 ``scaler``, ``state`` (``step``, ``epoch`` and the rest of the ``TrainState``), ``rng``
 (``rng_state()``: tensors and plain numbers), ``config`` (the resolved TrainConfig as plain
 data), ``taxonomies`` (``TaxonomySet.to_dict()``) and ``taxonomy_hash``. Files are written and
-read by ``detection.model.weights_file`` (atomic, ``weights_only=True``, SHA-256 digest); its
+read by ``taxdet.detection.model.weights_file`` (atomic, ``weights_only=True``, SHA-256 digest); its
 names are re-exported here.
 """
 
@@ -16,12 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import supertax
-from supertax.errors import InputError
-from detection.model.weights_file import (DIGEST_KEY, FORMAT, FORMAT_KEY, UPGRADE,  # noqa: F401
-                                          CheckpointError, UnsafeCheckpointError, load, read,
-                                          save_atomic, state_digest)
-
+import taxdet.supertax as supertax
+from taxdet.core.errors import InputError
+from taxdet.detection.model.weights_file import (  # noqa: F401
+    DIGEST_KEY,
+    FORMAT,
+    FORMAT_KEY,
+    UPGRADE,
+    CheckpointError,
+    UnsafeCheckpointError,
+    load,
+    read,
+    save_atomic,
+    state_digest,
+)
 
 # what a checkpoint must hold to continue a run exactly (``Trainer._checkpoint_state``)
 RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
@@ -34,7 +42,7 @@ def resumed_config(path: str | Path, config_cls: type | None = None) -> dict:
     folder, ``run.resume`` the checkpoint, and no ``init_checkpoint`` or ``overwrite`` (the
     weights come from the checkpoint). ``CheckpointError`` naming the file when it is no
     training checkpoint or its config is not one this version reads."""
-    from detection.training.config import TrainConfig
+    from taxdet.detection.training.train_config import TrainConfig
     ckpt = load(path, required=RESUME_KEYS)
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError(f"{path}: its 'config' is not a mapping")

@@ -4,10 +4,10 @@ aliases for the common ones, ``parse_args`` (unknown flags get a "did you mean")
 
 A ``CommandLine`` names the config class and its flag cosmetics; ``DETECTION`` (the default of
 every function here) is ``tools/train.py``'s, and the image classifier passes its own
-(``detection.classification.config.CLASSIFIER``).
+(``taxdet.detection.classification.classifier_config.CLASSIFIER``).
 
 Types, defaults and help texts are read from the config dataclasses' fields
-(``detection.training.config``); nothing here repeats them. Building the parser imports no
+(``taxdet.detection.training.train_config``); nothing here repeats them. Building the parser imports no
 torch, effdet or albumentations (``tools/train.py --help`` stays fast).
 """
 
@@ -22,10 +22,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from detection.training.config import TrainConfig, coerce
-from detection.training.run_folder import check_resume_overwrite
-from supertax.diagnostics import did_you_mean
-from supertax.errors import ConfigError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputNotFoundError
+from taxdet.core.names import did_you_mean
+from taxdet.detection.training.run_folder import check_resume_overwrite
+from taxdet.detection.training.train_config import TrainConfig, coerce
 
 # Short flags for what users type most; everything else is --section.field.
 ALIASES = {
@@ -230,7 +230,7 @@ def resolve(args: argparse.Namespace, cli: CommandLine = DETECTION) -> Any:
     resume = tree.get("run", {}).get("resume") if isinstance(tree.get("run"), dict) else None
     if isinstance(resume, str) and resume:
         check_resume_overwrite(resume, tree["run"].get("overwrite"))  # before reading it
-        from detection.training.checkpoint import resumed_config  # torch: only when resuming
+        from taxdet.detection.training.checkpoint import resumed_config  # torch: only when resuming
         tree = merge_trees(resumed_config(resume, cli.config), tree)
     return cli.config.from_dict(tree, where=where)
 

@@ -2,7 +2,7 @@
 
 The training bench sums, per taxonomy and class, the anchors that trained the column as a
 positive, as a positive only through a descendant's box (``ancestor_positive``), as a
-negative, and the pseudo-labeled cells (``losses.cell_plan.COVERAGE_KINDS``). At the end of
+negative, and the pseudo-labeled cells (``taxdet.losses.cell_plan.COVERAGE_KINDS``). At the end of
 training the counts are printed, saved as ``coverage.json`` beside ``metrics.jsonl``, and
 any class that got no positives or no negatives at all is warned about.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.files import write_atomic
+from taxdet.core.files import write_atomic
 
 KINDS = ("positive", "ancestor_positive", "negative", "pseudo")   # = COVERAGE_KINDS
 

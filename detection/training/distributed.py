@@ -16,7 +16,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
 
 T = TypeVar("T")
 RANK0_WAIT = timedelta(hours=24)  # how long the other ranks wait for rank 0's merge

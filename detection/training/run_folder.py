@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from datasets import split
-from datasets.files import check_outputs, remove_stale_temps, write_atomic
-from supertax.errors import ConfigError, OutputError
+from taxdet.core.errors import ConfigError, OutputError
+from taxdet.core.files import check_outputs, remove_stale_temps, write_atomic
+from taxdet.datasets import split
 
 SPLIT, INIT_MAPPING = "split.json", "init_mapping.json"
 RUN_FILES = ("last.pt", "best.pt", "config.yaml", "metrics.jsonl", "taxonomy_hash.txt",
@@ -76,7 +76,7 @@ def write_run_files(out: Path, config: dict, taxonomy_hash: str, taxonomies: dic
 
 
 def write_split(out: Path, train: list, val: list, cfg: split.SplitConfig) -> None:
-    """``split.json``: the images the run trains and validates on (``datasets.split``)."""
+    """``split.json``: the images the run trains and validates on (``taxdet.datasets.split``)."""
     split.write_split(out / SPLIT, train, val, cfg)
 
 

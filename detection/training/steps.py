@@ -1,5 +1,5 @@
 """The pieces of the loop: one training step, the learning-rate schedule, prediction over a
-loader. The loop itself is ``Trainer.fit`` in ``detection.training.trainer``, which wires these
+loader. The loop itself is ``Trainer.fit`` in ``taxdet.detection.training.trainer``, which wires these
 to data, validation, checkpoints and logging.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 
-from detection.model.benches import PredictBench, to_coco_results
-from detection.training.distributed import all_ranks_true
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
+from taxdet.detection.model.detector_wrappers import PredictBench, to_coco_results
+from taxdet.detection.training.distributed import all_ranks_true
 
 
 class NonFiniteLossError(InputError, RuntimeError):

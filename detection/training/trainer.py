@@ -2,8 +2,8 @@
 
 ``Trainer(cfg).fit()`` merges the datasets (or reads a prepared ``super.json``), splits them,
 builds the model (optionally warm-started from a checkpoint of other taxonomies,
-``detection.training.warm_start``) and the masked training bench, and runs the loop (``fit``,
-over ``detection.training.steps``) with validation, JSON-lines metrics, atomic checkpoints
+``taxdet.detection.training.warm_start``) and the masked training bench, and runs the loop (``fit``,
+over ``taxdet.detection.training.steps``) with validation, JSON-lines metrics, atomic checkpoints
 (``last.pt``, ``best.pt``) and the split it trained on (``split.json``).
 """
 
@@ -23,19 +23,25 @@ import torch
 from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 
-import supertax
-from detection.anchors import fit
-from detection.training import checkpoint, distributed, run_folder, warm_start
-from detection.model.benches import PredictBench, TrainBench
-from detection.training.coverage import coverage_table, write_coverage
-from detection.training.config import TrainConfig
-from detection.training.loaders import TrainData, build_data, warn_empty_classes
-from detection.training.steps import (NonFiniteLossError, effective_warmup, predict, to_device,
-                                      train_step, warmup_cosine)
-from detection.evaluation import evaluate, load_ground_truth
-from detection.model.build import create_model
-from detection.training.progress import Progress
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.detection.anchors import fit
+from taxdet.detection.evaluation import evaluate, load_ground_truth
+from taxdet.detection.model.build import create_model
+from taxdet.detection.model.detector_wrappers import PredictBench, TrainBench
+from taxdet.detection.training import checkpoint, distributed, run_folder, warm_start
+from taxdet.detection.training.coverage import coverage_table, write_coverage
+from taxdet.detection.training.progress import Progress
+from taxdet.detection.training.steps import (
+    NonFiniteLossError,
+    effective_warmup,
+    predict,
+    to_device,
+    train_step,
+    warmup_cosine,
+)
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.training.train_data import TrainData, build_data, warn_empty_classes
 
 
 @dataclass
@@ -97,7 +103,7 @@ def warn_anchor_fit(samples: list, cfg: TrainConfig, max_boxes: int = 50_000) ->
 class Trainer:
     """The detector's trainer. The loop, checkpoints, resume and logging are generic over what
     ``__init__`` builds between ``_start_run`` and ``_start_loop`` (``data``, ``model``,
-    ``train_module``); ``detection.classification.trainer.ClassifierTrainer`` builds an image
+    ``train_module``); ``taxdet.detection.classification.classifier_trainer.ClassifierTrainer`` builds an image
     classifier there and replaces the detection hooks (validation, start warnings, coverage)."""
 
     score_key = "AP"  # the validation metric that picks best.pt (``state.best_ap``)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-import supertax
-from detection.model.weights_file import CheckpointError
-from detection.training.checkpoint import taxonomy_differences, weights_misfit
-from supertax.errors import InputError
+import taxdet.supertax as supertax
+from taxdet.core.errors import InputError
+from taxdet.detection.model.weights_file import CheckpointError
+from taxdet.detection.training.checkpoint import taxonomy_differences, weights_misfit
 
 
 @dataclass

@@ -4,10 +4,14 @@ import json
 import numpy as np
 import pytest
 
-import supertax
-from benchmarks.ablation import (VariantResult, markdown_table, variant_config,
-                                 write_oracle_taxonomies)
-from detection.training.config import TrainConfig
+import taxdet.supertax as supertax
+from benchmarks.ablation import (
+    VariantResult,
+    markdown_table,
+    variant_config,
+    write_oracle_taxonomies,
+)
+from taxdet.detection.training.train_config import TrainConfig
 
 
 def _with_full_annotations(taxset, tmp_path):

@@ -8,11 +8,18 @@ import json
 import numpy as np
 import pytest
 
-import supertax
-from benchmarks.classification_ablation import (CONCATENATED, main, parse_args, run_config,
-                                                summarize, table, write_taxonomies)
-from datasets.demo import DemoConfig
-from datasets.demo_classification import generate_crops
+import taxdet.supertax as supertax
+from benchmarks.classification_ablation import (
+    CONCATENATED,
+    main,
+    parse_args,
+    run_config,
+    summarize,
+    table,
+    write_taxonomies,
+)
+from taxdet.datasets.demo import DemoConfig
+from taxdet.datasets.demo_classification import generate_crops
 from tests.paths import DRIVING
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,11 +8,10 @@ import pytest
 
 from benchmarks.label_noise import InjectedError, NoiseConfig, inject, moved_box
 from benchmarks.lint_cleanlab import cleanlab_inputs
-from benchmarks.lint_scoring import (ErrorIndex, Flag, auroc, box_precision_at,
-                                     precision_recall_at_k)
-from datasets.sample import Sample
-from detection.linting import ImagePredictions
-from detection.linting.matching import box_iou
+from benchmarks.lint_scoring import ErrorIndex, Flag, auroc, box_precision_at, precision_recall_at_k
+from taxdet.datasets.sample import Sample
+from taxdet.detection.linting import ImagePredictions
+from taxdet.detection.linting.matching import box_iou
 
 
 def coco(n_images: int = 50, per_image: int = 4) -> dict:

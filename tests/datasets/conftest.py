@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from supertax import TaxonomySet
+from taxdet.supertax import TaxonomySet
 from tests.coco_files import CocoFiles, write_coco
 
 

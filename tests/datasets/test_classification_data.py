@@ -11,15 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
-import supertax
-from datasets.classification_data import (DROP_UNMAPPED, OOD, ClassificationDataError,
-                                          load_classification)
-from datasets.classification_torch import ClassificationDataset, EpochDraws, random_crop_box
-from datasets.augment_config import ClassifierAugmentConfig
-from datasets.images import ImageCheckError, MissingImagesError
-from datasets.split import SplitConfig, assign_split
-from supertax import ClassificationSource
-from supertax.errors import InputNotFoundError
+import taxdet.supertax as supertax
+from taxdet.core.errors import InputNotFoundError
+from taxdet.datasets.augment_config import ClassifierAugmentConfig
+from taxdet.datasets.classification_data import (
+    DROP_UNMAPPED,
+    OOD,
+    ClassificationDataError,
+    load_classification,
+)
+from taxdet.datasets.classification_torch import ClassificationDataset, EpochDraws, random_crop_box
+from taxdet.datasets.images import ImageCheckError, MissingImagesError
+from taxdet.datasets.split import SplitConfig, assign_split
+from taxdet.supertax import ClassificationSource
 from tests.paths import DRIVING
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from datasets.coco_io import CocoFormatError, DuplicateIdError, read_coco
+from taxdet.datasets.coco_io import CocoFormatError, DuplicateIdError, read_coco
 
 IMG = {"id": 1, "file_name": "1.png", "width": 64, "height": 48}
 ANN = {"image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20]}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import supertax
 from PIL import Image
 
-from datasets.demo import DemoConfig, customer_labels, generate_demo
+import taxdet.supertax as supertax
+from taxdet.datasets.demo import DemoConfig, customer_labels, generate_demo
 from tests.paths import DRIVING
 
 TAXSET = supertax.load([DRIVING])

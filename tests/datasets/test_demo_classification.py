@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.demo import DemoConfig
-from datasets.demo_classification import crop_square, generate_crops
+from taxdet.datasets.demo import DemoConfig
+from taxdet.datasets.demo_classification import crop_square, generate_crops
 
 
 def test_crops_are_labeled_in_each_customers_names_and_repeat_exactly(taxset, tmp_path):

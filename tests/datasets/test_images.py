@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from PIL import Image
 
-from datasets.images import ImageCheckError, ImageRef, MissingImagesError, check_images
+from taxdet.datasets.images import ImageCheckError, ImageRef, MissingImagesError, check_images
 
 
 def png(path, w=16, h=12, colour=(10, 200, 30)) -> str:

@@ -9,12 +9,26 @@ import shutil
 import numpy as np
 import pytest
 
-from datasets import (CocoFormatError, DatasetError, DuplicateImageError, MergeConfig,
-                      MissingImagesError, UnmappedCategoryError, merge)
-from datasets.merge import image_paths
-from datasets.merge_report import (CHANGED_CLIPPED, CHANGED_CROWD, CHANGED_DUPLICATE,
-                                   DROP_MISSING_IMAGE, DROP_NONPOSITIVE, DROP_NULL, DROP_OUTSIDE,
-                                   DROP_UNMAPPED)
+from taxdet.datasets import (
+    CocoFormatError,
+    DatasetError,
+    DuplicateImageError,
+    MergeConfig,
+    MissingImagesError,
+    UnmappedCategoryError,
+    merge,
+)
+from taxdet.datasets.merge import image_paths
+from taxdet.datasets.merge_report import (
+    CHANGED_CLIPPED,
+    CHANGED_CROWD,
+    CHANGED_DUPLICATE,
+    DROP_MISSING_IMAGE,
+    DROP_NONPOSITIVE,
+    DROP_NULL,
+    DROP_OUTSIDE,
+    DROP_UNMAPPED,
+)
 
 NAMES = ["person", "pedestrian_adult", "pedestrian_child", "vehicle", "car", "truck",
          "traffic_light"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from datasets import MergeConfig, SuperDataset, UnmappedCategoryError, merge
-from datasets.merge_report import CHANGED_OWN_FIELD
+from taxdet.datasets import MergeConfig, SuperDataset, UnmappedCategoryError, merge
+from taxdet.datasets.merge_report import CHANGED_OWN_FIELD
 
 
 def ann(image_id, category_id, bbox, **kw) -> dict:

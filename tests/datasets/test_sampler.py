@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import datasets.sampler as sampler_mod
-from datasets.sampler import TaxonomyWeightedSampler, sample_probabilities
+import taxdet.datasets.sampler as sampler_mod
+from taxdet.datasets.sampler import TaxonomyWeightedSampler, sample_probabilities
 from tests.paths import DRIVING
 
 # 100 images of a, 300 of b, 50 of c (the small customer, weight 1.5)
@@ -111,8 +111,8 @@ def test_unknown_taxonomy_and_bad_weight_are_rejected():
 
 
 def test_from_samples_reads_weights_from_the_taxonomies():
-    import supertax
-    from datasets.sample import Sample
+    import taxdet.supertax as supertax
+    from taxdet.datasets.sample import Sample
     ts = supertax.load([DRIVING])   # customer_c has sampling_weight 1.5
     samples = [Sample(i, f"{i}.jpg", 8, 8, t, np.ones(7, bool))
                for i, t in enumerate(["customer_a"] * 3 + ["customer_c"])]

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from datasets.sample import Sample
-from datasets.split import SplitConfig, assign_split, hash_unit, is_val
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.split import SplitConfig, assign_split, hash_unit, is_val
 
 
 def make_samples(n: int, start: int = 0, folder: str = "/data/a") -> list[Sample]:

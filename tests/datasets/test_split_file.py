@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from datasets.sample import Sample
-from datasets.split import SplitConfig, assign_split, split_image, write_split
-from detection.evaluation.run_split import read_split
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.split import SplitConfig, assign_split, split_image, write_split
+from taxdet.detection.evaluation.run_split import read_split
 
 
 def sample(i: int, **kw) -> Sample:

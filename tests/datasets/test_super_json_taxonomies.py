@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from datasets import MergeConfig, SuperDataset, merge
-from datasets.merge_hashes import TaxonomyMismatchError, merge_hashes
-from supertax import Label, TaxonomySet
+from taxdet.datasets import MergeConfig, SuperDataset, merge
+from taxdet.datasets.merge_hashes import TaxonomyMismatchError, merge_hashes
+from taxdet.supertax import Label, TaxonomySet
 
 
 def ann(image_id, category_id, bbox) -> dict:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from datasets import CocoFormatError, MergeConfig, Sample, SuperDataset, merge
-from supertax import TaxonomySet
+from taxdet.datasets import CocoFormatError, MergeConfig, Sample, SuperDataset, merge
+from taxdet.supertax import TaxonomySet
 
 
 def ann(image_id, category_id, bbox, **kw) -> dict:

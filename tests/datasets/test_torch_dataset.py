@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import supertax
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from datasets.sample import Sample
-from datasets.torch_dataset import DetectionDataset, collate, load_image
-from datasets.transforms import AugmentConfig, eval_transform, train_transform
-from losses.targets import PADDING
+import taxdet.supertax as supertax
+from taxdet.core.targets import PADDING
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.torch_dataset import DetectionDataset, collate, load_image
+from taxdet.datasets.transforms import AugmentConfig, eval_transform, train_transform
 from tests.paths import DRIVING
 
 TAXSET = supertax.load([DRIVING])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.transforms import PAD_FILL, AugmentConfig, eval_transform, train_transform
+from taxdet.datasets.transforms import PAD_FILL, AugmentConfig, eval_transform, train_transform
 
 H, W = 200, 300   # original image, landscape: fit scale to 256 = 256 / 300
 RED_BOX = np.array([40, 50, 110, 150], np.float32)     # left half

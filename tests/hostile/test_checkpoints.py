@@ -20,17 +20,17 @@ import numpy as np
 import pytest
 import torch
 
-import supertax
-from detection.model.build import ModelConfig, create_model
-from detection.prediction.predictor import load_predictor
-from detection.training import checkpoint
-from detection.training.checkpoint import CheckpointError
-from detection.training.trainer import Trainer
+import taxdet.supertax as supertax
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.prediction.predictor import load_predictor
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.checkpoint import CheckpointError
+from taxdet.detection.training.trainer import Trainer
+from taxdet.tools.train import main as train_main
 from tests.detection.training.test_checkpoint import flip_byte
-from tests.factories import tiny_train_config as tiny_config
 from tests.factories import make_checkpoint, make_tiny_taxonomies
+from tests.factories import tiny_train_config as tiny_config
 from tests.paths import DRIVING
-from tools.train import main as train_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -17,13 +17,14 @@ import cv2
 import pytest
 import yaml
 
-import supertax
-from datasets import torch_dataset
-from datasets.coco_io import MAX_JSON_BYTES_ENV, CocoFormatError, read_coco
-from datasets.images import ImageReadError
-from datasets.torch_dataset import load_image
-from detection.evaluation import EvalInputError, evaluate
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.core.json_files import MAX_JSON_BYTES_ENV
+from taxdet.datasets import torch_dataset
+from taxdet.datasets.coco_io import CocoFormatError, read_coco
+from taxdet.datasets.images import ImageReadError
+from taxdet.datasets.torch_dataset import load_image
+from taxdet.detection.evaluation import EvalInputError, evaluate
 from tests.coco_files import write_coco
 from tests.factories import make_checkpoint, make_demo, make_tiny_taxonomies
 from tests.paths import DRIVING
@@ -252,7 +253,7 @@ def test_the_pixel_limit_applies_to_real_images(tmp_path, monkeypatch):
     files = write_coco(tmp_path, images=[{"id": 3, "width": 20, "height": 10}])
     path = str(files.images / "3.png")
     assert load_image(path, 3).shape == (10, 20, 3)
-    monkeypatch.setattr("datasets.images.MAX_IMAGE_PIXELS", 199)
+    monkeypatch.setattr("taxdet.datasets.images.MAX_IMAGE_PIXELS", 199)
     with pytest.raises(ImageReadError, match=r"image id 3: .*3.png: image too large to decode "
                        r"\(20x10 = 200 pixels, the limit is 199\)"):
         load_image(path, 3)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from datasets import files
+from taxdet.core import files as files
 from tests.factories import make_tiny_taxonomies
 
 

@@ -1,6 +1,6 @@
 """Hostile taxonomy YAML: alias bombs, recursion, huge or endless files, symlink loops, missing
 data, broken super-taxonomies. Each is a clear error (exit 1 from the validator, an
-``InputError`` from ``supertax.load``) or a counted warning, naming the file, and nothing on
+``InputError`` from ``taxdet.supertax.load``) or a counted warning, naming the file, and nothing on
 disk changes."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import supertax
-from supertax import InputError, TaxonomyError
+import taxdet.supertax as supertax
+from taxdet.supertax import InputError, TaxonomyError
 from tests.supertax.yamlfiles import DRIVING, driving_with, taxonomy, write
 
 TOOL = "validate_taxonomies"
@@ -50,14 +50,14 @@ def test_alias_bomb_is_refused_quickly_naming_the_file(tmp_path, run_tool, snaps
 
 
 def test_shared_aliases_are_expanded_once_and_shared(tmp_path):
-    from supertax.yamlpos import load_yaml
+    from taxdet.supertax.yamlpos import load_yaml
     doc, _ = load_yaml(write(tmp_path, "ok.yaml", alias_bomb(levels=3)))  # 1,000 strings
     assert doc["c"][0] is doc["c"][9] is doc["b"]
     assert sum(len(b) for b in doc["c"]) == 100 and doc["c"][3][4] == doc["a"]
 
 
 def test_node_limit_is_overridable(tmp_path, monkeypatch):
-    from supertax import yamlpos
+    from taxdet.supertax import yamlpos
     driving_with(tmp_path, a={"Human": "person"})
     with pytest.raises(TaxonomyError, match="more than 10 YAML values"):
         supertax.load([tmp_path], limits=yamlpos.YamlLimits(max_nodes=10))
@@ -116,7 +116,7 @@ def test_file_over_the_size_limit_is_not_read(tmp_path, run_tool, snapshot):
 
 
 def test_size_limit_is_overridable(tmp_path):
-    from supertax.yamlpos import YamlLimits
+    from taxdet.supertax.yamlpos import YamlLimits
     driving_with(tmp_path, a={"Human": "person"})
     with pytest.raises(TaxonomyError, match="driving.yaml:1:1: error: file too large"):
         supertax.load([tmp_path], limits=YamlLimits(max_bytes=100))
@@ -198,7 +198,7 @@ data:
 
 
 def test_merging_a_missing_data_path_is_an_input_error_naming_it(tmp_path):
-    from datasets.merge import merge
+    from taxdet.datasets.merge import merge
     write(tmp_path, "driving.yaml", DRIVING)
     write(tmp_path, "a.yaml", taxonomy("a", {"Human": "person"})
           + "data:\n  - annotations: nope.json\n    images: imgs\n")

@@ -6,7 +6,7 @@ import pytest
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
 
-from losses.synthetic import LossBatch, effdet_loss_batch  # noqa: E402
+from tests.losses.synthetic_batches import LossBatch, effdet_loss_batch  # noqa: E402
 
 
 @pytest.fixture(scope="session")

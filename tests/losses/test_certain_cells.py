@@ -8,12 +8,12 @@ exhaustive); C vehicle and traffic_light.
 import pytest
 import torch
 
-import supertax
-from losses import BACKGROUND, IGNORE, DetectionLossConfig, masked_detection_loss
-from losses.cell_plan import COVERAGE_KINDS, plan_cells
-from losses.fused_focal import planned_focal_terms
-from losses.loss_config import PseudoLabelConfig
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.losses import BACKGROUND, IGNORE, DetectionLossConfig, masked_detection_loss
+from taxdet.losses.cell_plan import COVERAGE_KINDS, plan_cells
+from taxdet.losses.fused_focal import planned_focal_terms
+from taxdet.losses.loss_config import PseudoLabelConfig
 from tests.paths import DRIVING
 
 PERSON, ADULT, CHILD, VEHICLE, CAR, TRUCK, LIGHT = range(7)

@@ -5,10 +5,19 @@ import math
 import pytest
 import torch
 
-import supertax
-from losses import (BACKGROUND, IGNORE, HierarchicalBCELoss, MaskedBCELoss, MaskedFocalLoss,
-                    MaskedSoftmaxCrossEntropyLoss, hierarchical_bce, masked_bce, masked_focal,
-                    masked_softmax_cross_entropy)
+import taxdet.supertax as supertax
+from taxdet.losses import (
+    BACKGROUND,
+    IGNORE,
+    HierarchicalBCELoss,
+    MaskedBCELoss,
+    MaskedFocalLoss,
+    MaskedSoftmaxCrossEntropyLoss,
+    hierarchical_bce,
+    masked_bce,
+    masked_focal,
+    masked_softmax_cross_entropy,
+)
 from tests.losses.reference import cell_counts
 from tests.paths import DRIVING
 

@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-import supertax
-from losses import (BACKGROUND, IGNORE, DetectionLoss, DetectionLossConfig, focal_loss,
-                    masked_detection_loss)
-from losses.box import huber
+import taxdet.supertax as supertax
+from taxdet.losses import (
+    BACKGROUND,
+    IGNORE,
+    DetectionLoss,
+    DetectionLossConfig,
+    focal_loss,
+    masked_detection_loss,
+)
+from taxdet.losses.box import huber
 from tests.losses.reference import cell_counts
 from tests.paths import DRIVING
 

@@ -4,8 +4,13 @@ import pytest
 import torch
 from effdet.loss import loss_fn
 
-from losses import DetectionLoss, DetectionLossConfig, detection_loss, levels_to_B_A_K
-from losses import masked_detection_loss
+from taxdet.losses import (
+    DetectionLoss,
+    DetectionLossConfig,
+    detection_loss,
+    levels_to_B_A_K,
+    masked_detection_loss,
+)
 
 ARGS = dict(alpha=0.25, gamma=1.5, delta=0.1, box_loss_weight=50.0)
 

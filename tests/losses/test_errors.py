@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from losses import DetectionLossConfig, detection_loss, expand_targets, masked_detection_loss
-from losses.hierarchy import as_ancestors
+from taxdet.losses import DetectionLossConfig, detection_loss, expand_targets, masked_detection_loss
+from taxdet.losses.ancestor_targets import as_ancestors
 
 
 def _inputs(B=1, A=4, K=3):

@@ -7,7 +7,7 @@ import torch
 from effdet.loss import focal_loss_legacy as effdet_legacy
 from effdet.loss import new_focal_loss as effdet_new
 
-from losses.focal import focal_loss, focal_loss_legacy, focal_value_and_grad
+from taxdet.losses.focal import focal_loss, focal_loss_legacy, focal_value_and_grad
 
 
 def _inputs(seed: int = 0):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from supertax import ERROR, WARNING, Diagnostic, SuperTaxonomy, Taxonomy
-from supertax.parse import parse_file
-from supertax.yamlpos import Pos
+from taxdet.supertax import ERROR, WARNING, Diagnostic, SuperTaxonomy, Taxonomy
+from taxdet.supertax.parse import parse_file
+from taxdet.supertax.yamlpos import Pos
 from tests.supertax.yamlfiles import DRIVING, taxonomy, write
 
 

@@ -1,8 +1,8 @@
 """``data:`` entries declaring classification datasets: parsed beside the COCO ones, resolved
 against the YAML file's folder, and refused (with file:line) when an entry mixes kinds."""
 
-from supertax import ERROR, ClassificationSource
-from supertax.parse import parse_file
+from taxdet.supertax import ERROR, ClassificationSource
+from taxdet.supertax.parse import parse_file
 from tests.supertax.yamlfiles import write
 
 HEAD = "kind: taxonomy\nname: a\nsuper_taxonomy: driving\nlabels:\n" \

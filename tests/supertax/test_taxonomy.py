@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from supertax import Coverage, Label, Taxonomy, coverage, label_columns, label_mask, missing_mask
-from supertax.parse import parse_file
-from supertax.tree import SuperClass, SuperTaxonomy
+from taxdet.supertax import (
+    Coverage,
+    Label,
+    Taxonomy,
+    coverage,
+    label_columns,
+    label_mask,
+    missing_mask,
+)
+from taxdet.supertax.parse import parse_file
+from taxdet.supertax.tree import SuperClass, SuperTaxonomy
 from tests.supertax.yamlfiles import DRIVING, write
 
 L, C, M = Coverage.LABELED, Coverage.COARSE, Coverage.MISSING

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-import supertax
-from supertax import TaxonomyError, TaxonomySet, discover, load
+import taxdet.supertax as supertax
+from taxdet.supertax import TaxonomyError, TaxonomySet, discover, load
 from tests.paths import REPO
 from tests.supertax.yamlfiles import DRIVING, SHIPPED, driving_with, taxonomy, write
 

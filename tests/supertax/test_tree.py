@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from supertax.parse import parse_file
-from supertax.tree import NO_PARENT, SuperClass, SuperTaxonomy
+from taxdet.supertax.parse import parse_file
+from taxdet.supertax.tree import NO_PARENT, SuperClass, SuperTaxonomy
 from tests.supertax.yamlfiles import DRIVING, write
 
 

@@ -1,7 +1,7 @@
 """Checks across files: references, name clashes, coverage warnings (file, line, col, message)."""
 
-from supertax import ERROR, WARNING, Diagnostic, validate_files
-from supertax.yamlpos import Pos
+from taxdet.supertax import ERROR, WARNING, Diagnostic, validate_files
+from taxdet.supertax.yamlpos import Pos
 from tests.supertax.yamlfiles import DRIVING, driving_with, taxonomy, write
 
 # Labels every class of DRIVING (person through its exhaustive children): no warnings.

@@ -1,6 +1,7 @@
 """The validation report: matrix glyphs, summary, JSON."""
 
-from supertax import validate_files, validation_report as report
+from taxdet.supertax import validate_files
+from taxdet.supertax import validation_report as report
 from tests.supertax.yamlfiles import DRIVING, SHIPPED, driving_with, shipped_with_data, write
 
 SHIPPED_ROWS = [

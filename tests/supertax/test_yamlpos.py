@@ -2,10 +2,15 @@
 
 import pytest
 
-from supertax import ConfigError, InputError
-from supertax import yamlpos
-from supertax.yamlpos import (Pos, YamlLimitError, YamlLimits, YamlSyntaxError, load_yaml,
-                              read_limited)
+from taxdet.supertax import ConfigError, InputError, yamlpos
+from taxdet.supertax.yamlpos import (
+    Pos,
+    YamlLimitError,
+    YamlLimits,
+    YamlSyntaxError,
+    load_yaml,
+    read_limited,
+)
 from tests.supertax.yamlfiles import write
 
 

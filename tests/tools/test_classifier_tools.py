@@ -12,10 +12,10 @@ import textwrap
 
 import pytest
 
+from taxdet.tools import make_demo_data
 from tests.conftest import _tool
 from tests.factories import make_tiny_classification
 from tests.paths import REPO
-from tools import make_demo_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = ["--model", "mobilenetv3_small_050", "--image-size", "32", "--batch-size", "4",
@@ -27,8 +27,7 @@ def test_train_classifier_help_imports_no_torch():
     code = """
         import sys
         sys.argv = ["train_classifier.py", "--help"]
-        sys.path.insert(0, "tools")
-        import train_classifier
+        from taxdet.tools import train_classifier
         try:
             train_classifier.main()
         except SystemExit:

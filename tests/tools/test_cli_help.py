@@ -14,12 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from detection.training.cli_options import SECTIONS, options
+from taxdet.detection.training.cli_options import SECTIONS, options
+from taxdet.tools import (
+    evaluate,
+    evaluate_classifier,
+    export,
+    fit_anchors,
+    make_demo_data,
+    merge_datasets,
+    predict,
+    train,
+    train_classifier,
+    upgrade_checkpoint,
+    validate_taxonomies,
+)
 from tests.factories import make_tiny_taxonomies
 from tests.paths import DRIVING, REPO
-from tools import (evaluate, evaluate_classifier, export, fit_anchors, make_demo_data,
-                   merge_datasets, predict, train, train_classifier, upgrade_checkpoint,
-                   validate_taxonomies)
 
 TOOLS = {"train": train, "evaluate": evaluate, "merge_datasets": merge_datasets,
          "make_demo_data": make_demo_data, "validate_taxonomies": validate_taxonomies,
@@ -75,7 +85,7 @@ def test_train_help_lists_sections_defaults_and_the_related_options():
 def test_building_the_train_parser_imports_no_torch():
     proc = run_python(f"""
         import sys
-        from tools.train import build_parser
+        from taxdet.tools.train import build_parser
         build_parser().format_help()
         print([m for m in {HEAVY!r} if m in sys.modules])
     """)
@@ -85,7 +95,7 @@ def test_building_the_train_parser_imports_no_torch():
 def test_train_help_imports_no_torch():
     proc = run_python(f"""
         import sys
-        from tools.train import main
+        from taxdet.tools.train import main
         try:
             main(["--help"])
         except SystemExit as exit_:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-import supertax
+import taxdet.supertax as supertax
 from tests.detection.evaluation.eval_cases import STAT_KEYS
 from tests.factories import make_checkpoint, make_demo
 from tests.paths import DRIVING, REPO

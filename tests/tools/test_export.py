@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-import supertax
-from detection.export import exporter
-from detection.export.runtime import ExportedModel
+import taxdet.supertax as supertax
+from taxdet.detection.export import exporter
+from taxdet.detection.export.runtime import ExportedModel
+from taxdet.tools import export as export_tool
 from tests.detection.export.export_cases import make_confident_checkpoint
 from tests.paths import DRIVING
-from tools import export as export_tool
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from detection.training.cli_options import resolve
+from taxdet.detection.training.cli_options import resolve
 from tests.factories import make_tiny_taxonomies
 
 

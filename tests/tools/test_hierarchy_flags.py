@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detection.export import exporter
-from detection.prediction import predictor
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
+from taxdet.detection.export import exporter
+from taxdet.detection.prediction import predictor
 
 FLAGS = {"auto": [], "on": ["--hierarchy-decoding"], "off": ["--no-hierarchy-decoding"]}
 WANT = {"auto": None, "on": True, "off": False}

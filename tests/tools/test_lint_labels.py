@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import supertax
-from datasets import merge
-from datasets.split import SplitConfig, write_split
+import taxdet.supertax as supertax
+from taxdet.datasets import merge
+from taxdet.datasets.split import SplitConfig, write_split
+from taxdet.tools import lint_labels
 from tests.factories import make_checkpoint, make_tiny_taxonomies
-from tools import lint_labels
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets import SuperDataset
+from taxdet.datasets import SuperDataset
 from tests.coco_files import write_coco
 from tests.paths import DRIVING, REPO
 
@@ -49,7 +49,7 @@ def test_writes_super_dataset_and_report(taxonomies, tmp_path, capsys):
     assert f"wrote 2 images to {out}" in printed
     total = json.loads(report.read_text())["total"]["annotations"]
     assert (total["read"], total["kept"]) == (4, 2)        # 4 = 2 kept + Dog + Bicycle dropped
-    import supertax
+    import taxdet.supertax as supertax
     assert len(SuperDataset.load(out, supertax.load([taxonomies]))) == 2
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from pycocotools.coco import COCO
 
-import supertax
+import taxdet.supertax as supertax
 from tests.factories import make_checkpoint, make_demo
 from tests.paths import DRIVING
 
@@ -111,7 +111,7 @@ def test_evaluate_draws_a_predictions_file_and_fits_thresholds(b_coco, setup, ru
         "customer_b", "--thresholds", out / "t.yaml", "--score-threshold", "0",
         "--format", "results", "--out", out / "r.json", *RUN)
     assert code == 0, err
-    from detection.prediction.thresholds import read_thresholds
+    from taxdet.detection.prediction.thresholds_file import read_thresholds
     cut = read_thresholds(out / "t.yaml").thresholds
     ids = {"Pedestrian_adult": 1, "Pedestrian_child": 2, "Car": 3, "Truck": 4}  # 1..4: no file
     for r in json.loads((out / "r.json").read_text()):
@@ -190,7 +190,7 @@ def test_bad_input_is_exit_1_and_usage_errors_exit_2(setup, run_tool, tmp_path):
 
 
 def test_every_option_has_help_showing_its_default():
-    from tools import predict
+    from taxdet.tools import predict
     for action in predict.build_parser()._actions:
         flag = "/".join(action.option_strings) or action.dest
         assert action.help and action.help.strip(), f"{flag} has no help"

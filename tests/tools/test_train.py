@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from detection.training.cli_options import add_arguments, resolve
-from detection.training.loaders import build_data
-from detection.training.distributed import DistInfo
+from taxdet.detection.training.cli_options import add_arguments, resolve
+from taxdet.detection.training.distributed import DistInfo
+from taxdet.detection.training.train_data import build_data
+from taxdet.tools.train import main
 from tests.factories import make_tiny_taxonomies, read_metrics
 from tests.paths import REPO
-from tools.train import main
 
 TRAIN = REPO / "tools" / "train.py"
 
@@ -98,7 +98,7 @@ def expected_shares(flags: list[str], epoch: int, images: int) -> list[tuple[int
     """(images, digest) each rank should log for ``epoch``: its share of the sampler's draws."""
     import hashlib
 
-    import supertax
+    import taxdet.supertax as supertax
     cfg = resolve_flags(flags)
     taxset = supertax.load(cfg.data.taxonomies)
     shares = []
@@ -142,12 +142,12 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
 
 
 def evaluate_like_two_ranks(flags: list[str], ckpt_path: Path) -> dict:
-    import supertax
-    from detection.training import checkpoint
-    from detection.model.benches import PredictBench
-    from detection.training.steps import predict
-    from detection.evaluation import evaluate, load_ground_truth
-    from detection.model.build import create_model
+    import taxdet.supertax as supertax
+    from taxdet.detection.evaluation import evaluate, load_ground_truth
+    from taxdet.detection.model.build import create_model
+    from taxdet.detection.model.detector_wrappers import PredictBench
+    from taxdet.detection.training import checkpoint
+    from taxdet.detection.training.steps import predict
     cfg = resolve_flags(flags)
     taxset = supertax.load(cfg.data.taxonomies)
     ema = checkpoint.load(ckpt_path)["ema"]

@@ -5,7 +5,7 @@ import torch
 from effdet.anchors import Anchors
 from torchvision.ops import box_iou
 
-from detection.anchors import fit
+from taxdet.detection.anchors import fit
 
 
 def random_boxes(n: int, size: int, seed: int = 0) -> torch.Tensor:

@@ -9,10 +9,11 @@ from torchvision.ops import box_iou
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.script
 import effdet  # noqa: E402
-from effdet.anchors import AnchorLabeler as EffdetLabeler, Anchors  # noqa: E402
+from effdet.anchors import AnchorLabeler as EffdetLabeler  # noqa: E402
+from effdet.anchors import Anchors
 
-from detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig  # noqa: E402
-from losses.targets import BACKGROUND, IGNORE, PADDING  # noqa: E402
+from taxdet.core.targets import BACKGROUND, IGNORE, PADDING  # noqa: E402
+from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig  # noqa: E402
 
 EFFDET_PARITY = LabelerConfig(pos_iou=0.5, neg_iou=0.5)
 

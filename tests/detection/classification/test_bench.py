@@ -5,8 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from detection.classification.bench import classification_loss, softmax_competitors
-from detection.classification.config import ClassifierLossConfig
+from taxdet.detection.classification.classifier_config import ClassifierLossConfig
+from taxdet.detection.classification.classifier_wrapper import (
+    classification_loss,
+    softmax_competitors,
+)
 
 
 def setup(taxset, customer: str, target: str):

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from datasets.classification_data import OOD, ClassificationSample
-from detection.classification import metrics
-from detection.classification.evaluation import CustomerView, evaluate_logits
+from taxdet.datasets.classification_data import OOD, ClassificationSample
+from taxdet.detection.classification import classifier_metrics as metrics
+from taxdet.detection.classification.classifier_evaluation import CustomerView, evaluate_logits
 
 
 def sample(taxset, i: int, taxonomy: str, column: str | None) -> ClassificationSample:

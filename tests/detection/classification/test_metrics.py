@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from detection.classification import metrics
-from detection.classification.evaluation import top_n_by_class
+from taxdet.detection.classification import classifier_metrics as metrics
+from taxdet.detection.classification.classifier_evaluation import top_n_by_class
 
 
 def test_top_n_counts_the_target_among_the_n_best_overall_and_per_class():

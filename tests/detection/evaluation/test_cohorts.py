@@ -3,12 +3,22 @@
 import numpy as np
 import pytest
 
-from detection.evaluation import evaluate
-from detection.evaluation.cohorts import (NONE, UNPARSED, evaluate_cohorts, group_images,
-                                          month_of)
-from detection.evaluation.scope import subset_coco
-from tests.detection.evaluation.eval_cases import (coco_gt, det, reference_eval, random_case,
-                                                   stats_array)
+from taxdet.detection.evaluation import evaluate
+from taxdet.detection.evaluation.cohorts import (
+    NONE,
+    UNPARSED,
+    evaluate_cohorts,
+    group_images,
+    month_of,
+)
+from taxdet.detection.evaluation.scope import subset_coco
+from tests.detection.evaluation.eval_cases import (
+    coco_gt,
+    det,
+    random_case,
+    reference_eval,
+    stats_array,
+)
 
 
 @pytest.mark.parametrize("value, month", [

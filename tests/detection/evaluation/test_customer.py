@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from detection.evaluation import NOT_PREDICTED, EvalInputError, evaluate
-from supertax import TaxonomySet
+from taxdet.detection.evaluation import NOT_PREDICTED, EvalInputError, evaluate
+from taxdet.supertax import TaxonomySet
 from tests.detection.evaluation.eval_cases import coco_gt, det, reference_eval, stats_array
 
 PERSON, ADULT, VEHICLE, CAR = 1, 2, 4, 5   # column + 1 in the driving super-taxonomy

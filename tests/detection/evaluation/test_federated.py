@@ -4,9 +4,14 @@ ground truth matched by name and expanded to ancestors; per-taxonomy tables."""
 import numpy as np
 import pytest
 
-from detection.evaluation import NO_GT, CocoArrays, evaluate, summarize
-from tests.detection.evaluation.eval_cases import (coco_gt, det, random_case, reference_eval,
-                                                   stats_array)
+from taxdet.detection.evaluation import NO_GT, CocoArrays, evaluate, summarize
+from tests.detection.evaluation.eval_cases import (
+    coco_gt,
+    det,
+    random_case,
+    reference_eval,
+    stats_array,
+)
 
 # driving columns: person 0, pedestrian_adult 1, pedestrian_child 2, vehicle 3, car 4, truck 5,
 # traffic_light 6 -> prediction category id = column + 1

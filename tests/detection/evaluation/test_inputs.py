@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from detection.evaluation import EvalInputError, evaluate
+from taxdet.detection.evaluation import EvalInputError, evaluate
 from tests.detection.evaluation.eval_cases import coco_gt, det
 
 GT = coco_gt([(1, 640, 480), (2, 320, 240)], [(1, "car"), (2, "person")],

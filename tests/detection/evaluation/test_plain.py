@@ -5,9 +5,14 @@ import copy
 import numpy as np
 import pytest
 
-from detection.evaluation import NO_GT, evaluate, load_ground_truth
-from tests.detection.evaluation.eval_cases import (coco_gt, det, random_case, reference_eval,
-                                                   stats_array)
+from taxdet.detection.evaluation import NO_GT, evaluate, load_ground_truth
+from tests.detection.evaluation.eval_cases import (
+    coco_gt,
+    det,
+    random_case,
+    reference_eval,
+    stats_array,
+)
 
 IMAGES = [(1, 640, 480), (2, 640, 480)]
 CATS = [(1, "car"), (2, "person")]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from detection.evaluation import EvalInputError
-from detection.evaluation.run_split import match_split, read_split
+from taxdet.detection.evaluation import EvalInputError
+from taxdet.detection.evaluation.run_split import match_split, read_split
 
 
 def entry(i, digest="", source_file=None, source_id=None):

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from detection.evaluation import EvalInputError
-from detection.evaluation.scope import ground_truth_scope, scoped_predictions
-from detection.evaluation.source_ids import to_super_ids
+from taxdet.detection.evaluation import EvalInputError
+from taxdet.detection.evaluation.scope import ground_truth_scope, scoped_predictions
+from taxdet.detection.evaluation.source_ids import to_super_ids
 from tests.detection.evaluation.eval_cases import coco_gt, det
 
 

@@ -1,6 +1,6 @@
 """Hierarchy-consistent decoding of exported models: the label map carries the hierarchy among
 the outputs and the NumPy post-processing scores each parent output as the max over its
-descendant outputs, like ``detection.prediction.hierarchy`` in torch."""
+descendant outputs, like ``taxdet.detection.prediction.hierarchy_decoding`` in torch."""
 
 from __future__ import annotations
 
@@ -10,12 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from detection.export.exporter import (LabelMapError, build_export, label_map, label_map_path,
-                                       output_hierarchy, read_label_map, write_export)
-from detection.export.postprocess import (PostprocessConfig, apply_hierarchy, detect_batch,
-                                          hierarchy_problem)
-from detection.export.runtime import ExportedModel, letterbox
-from detection.prediction.hierarchy import hierarchy_max
+from taxdet.detection.export.exporter import (
+    LabelMapError,
+    build_export,
+    label_map,
+    label_map_path,
+    output_hierarchy,
+    read_label_map,
+    write_export,
+)
+from taxdet.detection.export.postprocess import (
+    PostprocessConfig,
+    apply_hierarchy,
+    detect_batch,
+    hierarchy_problem,
+)
+from taxdet.detection.export.runtime import ExportedModel, letterbox
+from taxdet.detection.prediction.hierarchy_decoding import hierarchy_max
 from tests.detection.export.export_cases import sample_images
 from tests.factories import TINY_SIZE
 

@@ -10,14 +10,20 @@ import pytest
 import torch
 from effdet.bench import _batch_detection, _post_process
 
-from datasets.transforms import normalize
-from detection.export.exporter import (build_export, label_map, label_map_path, read_label_map,
-                                       write_export, LabelMapError)
-from detection.export.runtime import ExportedModel, letterbox
-from detection.export.sliced_head import customer_outputs
-from detection.model.benches import Detections
-from detection.prediction.predictor import load_predictor
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.transforms import normalize
+from taxdet.detection.export.exporter import (
+    LabelMapError,
+    build_export,
+    label_map,
+    label_map_path,
+    read_label_map,
+    write_export,
+)
+from taxdet.detection.export.runtime import ExportedModel, letterbox
+from taxdet.detection.export.sliced_head import customer_outputs
+from taxdet.detection.model.detector_wrappers import Detections
+from taxdet.detection.prediction.predictor import load_predictor
 from tests.detection.export.export_cases import IMAGE_SIZES, sample_images
 from tests.factories import TINY_SIZE
 

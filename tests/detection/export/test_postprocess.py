@@ -1,4 +1,4 @@
-"""detection.export.postprocess: NumPy top-k + NMS give effdet's detections."""
+"""taxdet.detection.export.postprocess: NumPy top-k + NMS give effdet's detections."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from effdet.anchors import Anchors
 from effdet.bench import _batch_detection, _post_process
 from torchvision.ops import batched_nms
 
-from detection.export.export_net import decode_boxes
-from detection.export.postprocess import (PostprocessConfig, detect, detect_batch,
-                                          per_class_nms, top_candidates)
-from detection.model.build import ModelConfig, effdet_config
+from taxdet.detection.export.export_net import decode_boxes
+from taxdet.detection.export.postprocess import (
+    PostprocessConfig,
+    detect,
+    detect_batch,
+    per_class_nms,
+    top_candidates,
+)
+from taxdet.detection.model.build import ModelConfig, effdet_config
 from tests.factories import TINY_SIZE
 
 pytestmark = pytest.mark.usefixtures("one_thread")

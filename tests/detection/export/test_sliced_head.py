@@ -1,4 +1,4 @@
-"""detection.export.sliced_head: a customer's columns, and a class head cut to them."""
+"""taxdet.detection.export.sliced_head: a customer's columns, and a class head cut to them."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-import supertax
-from detection.export.sliced_head import (anchor_rows, customer_outputs, full_outputs,
-                                          predict_conv, slice_class_head, sliced_conv)
-from detection.model.build import ModelConfig, create_model
-from losses import levels_to_B_A_K
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.detection.export.sliced_head import (
+    anchor_rows,
+    customer_outputs,
+    full_outputs,
+    predict_conv,
+    slice_class_head,
+    sliced_conv,
+)
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.losses import levels_to_B_A_K
 from tests.factories import TINY_SIZE
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,16 +1,21 @@
-"""detection.linting.crossfit: folds from the split hash, one fold model per held-out fold, and a
+"""taxdet.detection.linting.crossfit: folds from the split hash, one fold model per held-out fold, and a
 tiny end-to-end cross-fit (two folds, one training step each, 128 px)."""
 
 from __future__ import annotations
 
 import pytest
 
-from datasets import merge
-from datasets.sample import Sample
-from datasets.split import SplitConfig, is_val
-from detection.linting.crossfit import (CrossFitConfig, assign_folds, cross_fit_predictions,
-                                        fold_config, fold_of)
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.datasets import merge
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.split import SplitConfig, is_val
+from taxdet.detection.linting.crossfit import (
+    CrossFitConfig,
+    assign_folds,
+    cross_fit_predictions,
+    fold_config,
+    fold_of,
+)
 from tests.factories import make_tiny_taxonomies
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,7 +62,7 @@ def test_cross_fit_needs_two_folds():
 @pytest.mark.slow
 def test_tiny_cross_fit_predicts_every_image_with_a_model_that_never_saw_it(tmp_path):
     folder = make_tiny_taxonomies(tmp_path, images_per_customer=4)
-    import supertax
+    import taxdet.supertax as supertax
     taxset = supertax.load([folder])
     dataset, _ = merge(taxset)
     cfg = CrossFitConfig(2, str(tmp_path / "cf"), steps=1, progress=False)
@@ -71,5 +76,5 @@ def test_tiny_cross_fit_predicts_every_image_with_a_model_that_never_saw_it(tmp_
 
 
 def merge_ids(path, taxset) -> set[int]:
-    from datasets import SuperDataset
+    from taxdet.datasets import SuperDataset
     return {s.image_id for s in SuperDataset.load(path, taxset).samples}

@@ -1,11 +1,11 @@
-"""detection.linting.customer_view: which class each driving customer would have drawn for an
+"""taxdet.detection.linting.customer_view: which class each driving customer would have drawn for an
 object, and in which of its own label names."""
 
 from __future__ import annotations
 
 import pytest
 
-from detection.linting import CustomerView, customer_views
+from taxdet.detection.linting import CustomerView, customer_views
 
 NAMES = ["person", "pedestrian_adult", "pedestrian_child", "vehicle", "car", "truck",
          "traffic_light"]

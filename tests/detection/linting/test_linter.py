@@ -1,4 +1,4 @@
-"""detection.linting: samples checked in their own customer's terms, issues ranked across
+"""taxdet.detection.linting: samples checked in their own customer's terms, issues ranked across
 images, per-image scores, the JSON / Markdown report and the drawn grid."""
 
 from __future__ import annotations
@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets.sample import Sample
-from detection.linting import (ImagePredictions, Issue, customer_views, image_scores,
-                               lint_samples, rank_issues)
-from detection.linting.issue_grid import save_issue_grid
-from detection.linting.lint_report import markdown, write_json
+from taxdet.datasets.sample import Sample
+from taxdet.detection.linting import (
+    ImagePredictions,
+    Issue,
+    customer_views,
+    image_scores,
+    lint_samples,
+    rank_issues,
+)
+from taxdet.detection.linting.issue_grid import save_issue_grid
+from taxdet.detection.linting.lint_report import markdown, write_json
 
 CAR, TRUCK, LIGHT = 4, 5, 6
 

@@ -1,4 +1,4 @@
-"""detection.linting.predictions: which images a run's split.json names, per customer, and the
+"""taxdet.detection.linting.predictions: which images a run's split.json names, per customer, and the
 in-sample warning."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.sample import Sample
-from datasets.split import SplitConfig, write_split
-from detection.evaluation.run_split import read_split
-from detection.linting.predictions import in_sample_warning, select_customer, select_split
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
+from taxdet.datasets.sample import Sample
+from taxdet.datasets.split import SplitConfig, write_split
+from taxdet.detection.evaluation.run_split import read_split
+from taxdet.detection.linting.predictions import in_sample_warning, select_customer, select_split
 
 
 def sample(taxset, image_id, customer="customer_b", digest="", source=("b.json", -1)) -> Sample:

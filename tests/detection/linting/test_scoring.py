@@ -1,4 +1,4 @@
-"""detection.linting.scoring: each issue type on hand-made ground truth and detections of the
+"""taxdet.detection.linting.scoring: each issue type on hand-made ground truth and detections of the
 driving taxonomies (A labels only Human = person; B adults, children, cars, trucks; C Vehicle
 and Traffic_light), with no model."""
 
@@ -7,9 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detection.linting import (CustomerView, ImageCase, ImageInfo, ImageLabels,
-                               ImagePredictions, LintConfig, check_image)
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.detection.linting import (
+    CustomerView,
+    ImageCase,
+    ImageInfo,
+    ImageLabels,
+    ImagePredictions,
+    LintConfig,
+    check_image,
+)
 
 PERSON, ADULT, CHILD, VEHICLE, CAR, TRUCK, LIGHT = range(7)
 BOX = [100.0, 100.0, 140.0, 200.0]      # a person-shaped box, 40 x 100

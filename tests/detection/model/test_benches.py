@@ -16,16 +16,21 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.
 from effdet.anchors import Anchors  # noqa: E402
 from effdet.bench import DetBenchTrain  # noqa: E402
 
-import supertax  # noqa: E402
-from datasets import MergeConfig, merge  # noqa: E402
-from datasets.torch_dataset import DetectionDataset, collate  # noqa: E402
-from datasets.transforms import AugmentConfig, eval_transform  # noqa: E402
-from detection.model.benches import Detections, PredictBench, TrainBench, to_coco_results  # noqa: E402,E501
-from detection.training.loaders import ItemLabeler  # noqa: E402
-from detection.training.steps import to_device, train_step  # noqa: E402
-from detection.anchors.labeler import LabelerConfig  # noqa: E402
-from detection.model.build import ModelConfig, create_model  # noqa: E402
-from losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
+import taxdet.supertax as supertax
+from taxdet.datasets import MergeConfig, merge  # noqa: E402
+from taxdet.datasets.torch_dataset import DetectionDataset, collate  # noqa: E402
+from taxdet.datasets.transforms import AugmentConfig, eval_transform  # noqa: E402
+from taxdet.detection.anchors.labeler import LabelerConfig  # noqa: E402
+from taxdet.detection.model.build import ModelConfig, create_model  # noqa: E402
+from taxdet.detection.model.detector_wrappers import (  # noqa: E402,E501
+    Detections,
+    PredictBench,
+    TrainBench,
+    to_coco_results,
+)
+from taxdet.detection.training.steps import to_device, train_step  # noqa: E402
+from taxdet.detection.training.train_data import ItemLabeler  # noqa: E402
+from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
 
 STRICT = DetectionLossConfig(certain_cells="none")   # the masking tests: labeled columns only
 from tests.factories import make_tiny_taxonomies  # noqa: E402

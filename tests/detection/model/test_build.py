@@ -3,9 +3,14 @@ import torch
 from effdet import get_efficientdet_config
 from effdet.anchors import Anchors
 
-from detection.model.build import (MODEL_NAMES, ModelConfig, anchor_settings, create_model,
-                                   effdet_config)
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.detection.model.build import (
+    MODEL_NAMES,
+    ModelConfig,
+    anchor_settings,
+    create_model,
+    effdet_config,
+)
 
 
 @pytest.mark.parametrize("name", ["efficientdet_d0", "tf_efficientdet_lite0"])

@@ -1,6 +1,6 @@
 import torch
 
-from detection.model.build import ModelConfig, create_model
+from taxdet.detection.model.build import ModelConfig, create_model
 
 
 def _model(head_masks):

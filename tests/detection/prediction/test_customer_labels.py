@@ -1,4 +1,4 @@
-"""detection.prediction.customer_labels and prelabels: customer ids and names, parent
+"""taxdet.detection.prediction.customer_labels and prelabels: customer ids and names, parent
 columns, labels not predicted; the scored COCO file and reading it back."""
 
 from __future__ import annotations
@@ -7,10 +7,14 @@ import json
 
 import pytest
 
-from datasets.coco_io import CocoFormatError
-from detection.prediction.customer_labels import customer_labels, super_labels
-from detection.prediction.prelabels import coco_prelabels, match_file_names, results_from_coco
-from supertax.errors import InputError
+from taxdet.core.errors import InputError
+from taxdet.datasets.coco_io import CocoFormatError
+from taxdet.detection.prediction.customer_labels import customer_labels, super_labels
+from taxdet.detection.prediction.prelabels import (
+    coco_prelabels,
+    match_file_names,
+    results_from_coco,
+)
 
 # driving columns: person 0, pedestrian_adult 1, pedestrian_child 2, vehicle 3, car 4, truck 5,
 # traffic_light 6

@@ -1,4 +1,4 @@
-"""detection.prediction.drawing: boxes land on the right pixels in class colours; the grid PNG."""
+"""taxdet.detection.prediction.drawing: boxes land on the right pixels in class colours; the grid PNG."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from detection.model.benches import Detections
-from detection.prediction.drawing import (TILE, class_colour, draw_detections, draw_ground_truth,
-                                          results_by_image, save_prediction_grid)
+from taxdet.detection.model.detector_wrappers import Detections
+from taxdet.detection.prediction.drawing import (
+    TILE,
+    class_colour,
+    draw_detections,
+    draw_ground_truth,
+    results_by_image,
+    save_prediction_grid,
+)
 
 NAMES = ["person", "pedestrian_adult", "pedestrian_child", "vehicle", "car", "truck",
          "traffic_light"]

@@ -1,4 +1,4 @@
-"""detection.prediction.drawing: ground-truth class names, customer ids and names, one
+"""taxdet.detection.prediction.drawing: ground-truth class names, customer ids and names, one
 drawing per image."""
 
 from __future__ import annotations
@@ -6,8 +6,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from detection.prediction.drawing import (class_colour, draw_ground_truth, drawing_path,
-                                          save_drawings)
+from taxdet.detection.prediction.drawing import (
+    class_colour,
+    draw_ground_truth,
+    drawing_path,
+    save_drawings,
+)
 
 GREY = (128, 128, 128)
 

@@ -1,4 +1,4 @@
-"""detection.prediction.hierarchy: a parent column scores the max over itself and its
+"""taxdet.detection.prediction.hierarchy_decoding: a parent column scores the max over itself and its
 descendants; leaves and flat taxonomies are unchanged; the predictor turns a child's detection
 into its parent's too."""
 
@@ -9,14 +9,19 @@ import pytest
 import torch
 import torch.nn as nn
 
-from detection.model.benches import PredictBench
-from detection.model.build import ModelConfig, effdet_config
-from detection.prediction.hierarchy import (has_hierarchy, hierarchy_groups, hierarchy_max,
-                                            hierarchy_max_levels, resolve_hierarchy_decoding,
-                                            set_hierarchy_decoding)
-from detection.prediction.predictor import load_predictor
-from losses import levels_to_B_A_K
-from supertax.tree import SuperClass, SuperTaxonomy
+from taxdet.detection.model.build import ModelConfig, effdet_config
+from taxdet.detection.model.detector_wrappers import PredictBench
+from taxdet.detection.prediction.hierarchy_decoding import (
+    has_hierarchy,
+    hierarchy_groups,
+    hierarchy_max,
+    hierarchy_max_levels,
+    resolve_hierarchy_decoding,
+    set_hierarchy_decoding,
+)
+from taxdet.detection.prediction.predictor import load_predictor
+from taxdet.losses import levels_to_B_A_K
+from taxdet.supertax.tree import SuperClass, SuperTaxonomy
 from tests.factories import TINY_SIZE, make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")

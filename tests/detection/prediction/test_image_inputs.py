@@ -1,4 +1,4 @@
-"""detection.prediction.image_inputs: folders, list files and globs; sizes after EXIF
+"""taxdet.detection.prediction.image_inputs: folders, list files and globs; sizes after EXIF
 rotation; unreadable images skipped, none readable an error."""
 
 from __future__ import annotations
@@ -6,10 +6,14 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from datasets.images import EXIF_ORIENTATION
-from detection.prediction.image_inputs import (NoReadableImagesError, collect_images,
-                                               find_images, read_images)
-from supertax.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.datasets.images import EXIF_ORIENTATION
+from taxdet.detection.prediction.image_inputs import (
+    NoReadableImagesError,
+    collect_images,
+    find_images,
+    read_images,
+)
 
 
 def _png(path, size=(32, 24)):

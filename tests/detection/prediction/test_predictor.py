@@ -1,4 +1,4 @@
-"""detection.prediction.predictor: model rebuilt from a checkpoint, EMA weights, boxes in
+"""taxdet.detection.prediction.predictor: model rebuilt from a checkpoint, EMA weights, boxes in
 original pixels."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 import torch
 from effdet import DetBenchPredict
 
-import supertax
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_FILL
-from detection.training.checkpoint import CheckpointError, save_atomic
-from detection.training.config import TrainConfig
-from detection.model.build import ModelConfig, create_model
-from detection.prediction.predictor import ema_model_state, load_predictor, predict_images
+import taxdet.supertax as supertax
+from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_FILL
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.prediction.predictor import ema_model_state, load_predictor, predict_images
+from taxdet.detection.training.checkpoint import CheckpointError, save_atomic
+from taxdet.detection.training.train_config import TrainConfig
 from tests.factories import TINY_SIZE, make_checkpoint, make_demo
 from tests.paths import DRIVING
 

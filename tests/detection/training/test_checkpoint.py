@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import supertax
-from detection.training import checkpoint
+import taxdet.supertax as supertax
+from taxdet.detection.training import checkpoint
 
 
 def test_atomic_save_never_leaves_a_broken_file(tmp_path, monkeypatch):

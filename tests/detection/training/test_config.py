@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import yaml
 
-from detection.training import cli_options
-from detection.training.cli_options import add_arguments, resolve
-from detection.training.config import TrainConfig, coerce
+from taxdet.detection.training import cli_options
+from taxdet.detection.training.cli_options import add_arguments, resolve
+from taxdet.detection.training.train_config import TrainConfig, coerce
 
 
 def parse(argv: list[str]) -> TrainConfig:
@@ -134,7 +134,7 @@ def test_anchor_settings_default_to_the_models_own():
 
 
 def test_anchor_settings_from_the_train_cli_config_file(tmp_path):
-    from tools import train
+    from taxdet.tools import train
     args = train.build_parser().parse_args(["--config", write(tmp_path, ANCHORS)])
     model = train.resolve(args).model
     assert model.anchor_scale == 2.5 and model.num_scales == 3
@@ -151,7 +151,7 @@ def test_anchor_settings_from_flags():
 
 
 def test_anchor_settings_round_trip_through_dict_yaml_and_checkpoint(tmp_path):
-    from detection.training import checkpoint
+    from taxdet.detection.training import checkpoint
     cfg = parse(["--config", write(tmp_path, ANCHORS)])
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     saved = write(tmp_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

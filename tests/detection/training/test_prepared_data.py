@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import torch.multiprocessing as mp
 
-import supertax
-from datasets import MergeConfig, merge
-from detection.evaluation.run_split import read_split
-from detection.training import distributed, loaders
-from detection.training.trainer import Trainer
-from supertax.errors import InputError
-from tests.factories import tiny_train_config as tiny_config
+import taxdet.supertax as supertax
+from taxdet.core.errors import InputError
+from taxdet.datasets import MergeConfig, merge
+from taxdet.detection.evaluation.run_split import read_split
+from taxdet.detection.training import distributed, train_data
+from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies
+from tests.factories import tiny_train_config as tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,8 +48,8 @@ def no_merge(*args, **kwargs):
 def test_training_on_super_json_neither_merges_nor_opens_images_and_gets_the_same_data(
         tiny_tax, super_json, tmp_path, monkeypatch):
     merged = Trainer(tiny_config(tiny_tax, tmp_path / "merged")).data
-    monkeypatch.setattr(loaders, "merge", no_merge)
-    monkeypatch.setattr(importlib.import_module("datasets.merge"), "check_images", no_merge)
+    monkeypatch.setattr(train_data, "merge", no_merge)
+    monkeypatch.setattr(importlib.import_module("taxdet.datasets.merge"), "check_images", no_merge)
     t = Trainer(tiny_config(tiny_tax, tmp_path / "run", data={"super_json": str(super_json)},
                             optim={"steps": 1}))
     for side in ("train", "val"):
@@ -117,9 +117,9 @@ def _rank(rank: int, port: int, tax: str, out: str, results) -> None:
                 raise InputError("customer file is broken")
             return merge(*args, **kwargs)
 
-        loaders.merge = counted_merge
+        train_data.merge = counted_merge
         try:
-            ds, report = loaders.super_dataset(tiny_config(Path(tax), Path(out) / case),
+            ds, report = train_data.super_dataset(tiny_config(Path(tax), Path(out) / case),
                                                taxset, info)
             results.put((case, rank, calls, [s.image_id for s in ds.samples], bool(report), None))
         except InputError as exc:

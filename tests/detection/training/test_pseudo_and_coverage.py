@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from detection.model import benches
-from detection.training.trainer import Trainer
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.detection.model import detector_wrappers as benches
+from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies, tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from detection.training import checkpoint
-from detection.training.cli_options import add_arguments, resolve
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.cli_options import add_arguments, resolve
+from taxdet.tools.train import main as train_main
 from tests.factories import make_tiny_taxonomies, read_metrics
-from tools.train import main as train_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -74,8 +74,8 @@ def test_resume_path_continues_the_run_with_one_clean_warning_line(
 
 
 def test_resume_of_a_run_on_a_prepared_super_json_reads_it_again(tiny_tax, tmp_path, run_tool):
-    from datasets import MergeConfig, merge
-    import supertax
+    import taxdet.supertax as supertax
+    from taxdet.datasets import MergeConfig, merge
     data = tmp_path / "super.json"
     merge(supertax.load([tiny_tax]), MergeConfig())[0].write(data)
     out = tmp_path / "run"

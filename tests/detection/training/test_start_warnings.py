@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import supertax
-from datasets.sample import Sample
-from detection.training.cli_options import add_arguments, parse_args, resolve
-from detection.training.loaders import warn_empty_classes
-from detection.training.steps import effective_warmup
-from detection.training.trainer import Trainer
-from supertax.errors import ConfigError
-from tests.factories import tiny_train_config as tiny_config
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.sample import Sample
+from taxdet.detection.training.cli_options import add_arguments, parse_args, resolve
+from taxdet.detection.training.steps import effective_warmup
+from taxdet.detection.training.train_data import warn_empty_classes
+from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies, read_metrics
+from tests.factories import tiny_train_config as tiny_config
 from tests.paths import DRIVING
 
 pytestmark = pytest.mark.usefixtures("one_thread")

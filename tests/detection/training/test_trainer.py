@@ -15,11 +15,12 @@ import pytest
 import torch
 import yaml
 
-import supertax
-from detection.model import benches as bench_mod
-from detection.training import checkpoint, steps, trainer as trainer_mod
-from detection.training.config import TrainConfig
-from detection.training.trainer import Trainer
+import taxdet.supertax as supertax
+from taxdet.detection.model import detector_wrappers as bench_mod
+from taxdet.detection.training import checkpoint, steps
+from taxdet.detection.training import trainer as trainer_mod
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies, read_metrics
 from tests.factories import tiny_train_config as tiny_config
 

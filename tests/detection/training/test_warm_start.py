@@ -17,14 +17,14 @@ import pytest
 import torch
 import yaml
 
-import supertax
-from detection.model.build import create_model
-from detection.training import checkpoint
-from detection.training.config import TrainConfig
-from detection.training.trainer import Trainer
-from detection.training.warm_start import ClassMapping, class_output_keys, remap_columns
-from tests.factories import tiny_train_config as tiny_config
+import taxdet.supertax as supertax
+from taxdet.detection.model.build import create_model
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.training.trainer import Trainer
+from taxdet.detection.training.warm_start import ClassMapping, class_output_keys, remap_columns
 from tests.factories import make_checkpoint, make_tiny_taxonomies
+from tests.factories import tiny_train_config as tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

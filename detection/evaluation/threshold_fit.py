@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detection.evaluation.customer import map_to_customer
-from detection.evaluation.federated import drop_unlabeled
-from detection.evaluation.groundtruth import GroundTruth
-from detection.evaluation.inputs import EvalInputError, Predictions, check_predictions
-from detection.prediction.thresholds import Thresholds
+from taxdet.detection.evaluation.customer import map_to_customer
+from taxdet.detection.evaluation.federated import drop_unlabeled
+from taxdet.detection.evaluation.groundtruth import GroundTruth
+from taxdet.detection.evaluation.inputs import EvalInputError, Predictions, check_predictions
+from taxdet.detection.prediction.thresholds_file import Thresholds
 
 IOU = 0.5
 

@@ -1,11 +1,15 @@
-"""detection.prediction.thresholds: the YAML format, read back and applied."""
+"""taxdet.detection.prediction.thresholds_file: the YAML format, read back and applied."""
 
 from __future__ import annotations
 
 import pytest
 
-from detection.prediction.thresholds import Thresholds, apply_thresholds, read_thresholds
-from supertax.errors import ConfigError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputNotFoundError
+from taxdet.detection.prediction.thresholds_file import (
+    Thresholds,
+    apply_thresholds,
+    read_thresholds,
+)
 
 
 def _r(cat, score):

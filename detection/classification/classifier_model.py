@@ -3,7 +3,7 @@
 ``create_classifier`` builds ``timm.create_model(name, pretrained=False, num_classes=K)``:
 nothing is ever downloaded. ``model.weights`` names a local file to start from (a timm or
 torchvision state dict, or a classifier checkpoint's ``model``), read by
-``detection.model.weights_file`` (``weights_only=True``: no code from the file runs). Its
+``taxdet.detection.model.weights_file`` (``weights_only=True``: no code from the file runs). Its
 classifier layer is used when its shape fits K classes and kept fresh otherwise (an ImageNet
 file has 1000 classes); every other tensor must fit.
 """
@@ -14,11 +14,11 @@ import timm
 import torch
 from torch import nn
 
-from detection.classification.config import ClassifierModelConfig
-from detection.model.weights_file import CheckpointError, load
-from detection.training.checkpoint import weights_misfit
-from supertax.diagnostics import did_you_mean
-from supertax.errors import ConfigError
+from taxdet.core.errors import ConfigError
+from taxdet.core.names import did_you_mean
+from taxdet.detection.classification.classifier_config import ClassifierModelConfig
+from taxdet.detection.model.weights_file import CheckpointError, load
+from taxdet.detection.training.checkpoint import weights_misfit
 
 
 def create_classifier(cfg: ClassifierModelConfig, num_classes: int) -> nn.Module:

@@ -5,7 +5,7 @@
     result = evaluate_checkpoint("runs/cls/last.pt", ["taxonomies/driving"], split="val")
     print(result.format_table())
 
-The checkpoint is read by ``detection.model.weights_file`` (``weights_only=True``, digest
+The checkpoint is read by ``taxdet.detection.model.weights_file`` (``weights_only=True``, digest
 checked) and must be a classifier's (``checkpoint["task"] == "classification"``). The data is
 read from the taxonomies given (their ``data:`` classification entries) and split as the run
 split it (the checkpoint's ``split`` config): ``split="val"`` scores the images the run held
@@ -22,22 +22,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import supertax
-from datasets.classification_data import (IMAGE_SUFFIXES, OOD, ClassificationSample,
-                                          load_classification)
-from datasets.classification_torch import ClassificationDataset
-from datasets.split import assign_split
-from detection.classification.config import ClassifierConfig
-from detection.classification.evaluation import (ClassifierEvaluation, evaluate_logits,
-                                                 predict_logits)
-from detection.classification.loaders import eval_loader
-from detection.classification.model import create_classifier
-from detection.classification.trainer import TASK
-from detection.prediction.predictor import REQUIRED_KEYS, _checkpoint_taxonomies, _weights
-from detection.training import checkpoint
-from detection.training.checkpoint import CheckpointError
-from detection.training.distributed import DistInfo, pick_device
-from supertax.errors import ConfigError, InputError, InputNotFoundError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.datasets.classification_data import (
+    IMAGE_SUFFIXES,
+    OOD,
+    ClassificationSample,
+    load_classification,
+)
+from taxdet.datasets.classification_torch import ClassificationDataset
+from taxdet.datasets.split import assign_split
+from taxdet.detection.classification.classifier_config import ClassifierConfig
+from taxdet.detection.classification.classifier_evaluation import (
+    ClassifierEvaluation,
+    evaluate_logits,
+    predict_logits,
+)
+from taxdet.detection.classification.classifier_loaders import eval_loader
+from taxdet.detection.classification.classifier_model import create_classifier
+from taxdet.detection.classification.classifier_trainer import TASK
+from taxdet.detection.prediction.predictor import REQUIRED_KEYS, _checkpoint_taxonomies, _weights
+from taxdet.detection.training import checkpoint
+from taxdet.detection.training.checkpoint import CheckpointError
+from taxdet.detection.training.distributed import DistInfo, pick_device
 
 SPLITS = ("val", "train", "all")
 

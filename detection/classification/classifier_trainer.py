@@ -1,10 +1,10 @@
 """Train one image classifier across every customer's classification dataset of a taxonomy set.
 
-``ClassifierTrainer(cfg).fit()`` runs the detector's loop (``detection.training.trainer.Trainer``:
+``ClassifierTrainer(cfg).fit()`` runs the detector's loop (``taxdet.detection.training.trainer.Trainer``:
 the warm-up + cosine schedule, EMA, progress bar, ``metrics.jsonl``, atomic checkpoints with the
 taxonomy hash, exact resume, the stop on a non-finite loss, the run folder that refuses to
 overwrite a run) on what it builds instead of the detector: the concatenated classification
-data (``detection.classification.loaders``), a timm classifier and its masked-loss bench.
+data (``taxdet.detection.classification.classifier_loaders``), a timm classifier and its masked-loss bench.
 Validation scores the customer-view top-1 accuracy on the val split (``accuracy``, which picks
 ``best.pt``).
 """
@@ -15,18 +15,25 @@ import sys
 
 import torch
 
-import supertax
-from detection.classification.bench import ClassifierBench
-from detection.classification.config import ClassifierConfig
-from detection.classification.evaluation import evaluate_logits, predict_logits
-from detection.classification.loaders import (ClassifierData, build_classifier_data,
-                                              warn_untaught_classes)
-from detection.classification.model import classifier_keys, copy_class_rows, create_classifier
-from detection.training import checkpoint, run_folder
-from detection.training.trainer import Trainer
-from detection.evaluation.results import text_table
-from detection.training.warm_start import ClassMapping
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.detection.classification.classifier_config import ClassifierConfig
+from taxdet.detection.classification.classifier_evaluation import evaluate_logits, predict_logits
+from taxdet.detection.classification.classifier_loaders import (
+    ClassifierData,
+    build_classifier_data,
+    warn_untaught_classes,
+)
+from taxdet.detection.classification.classifier_model import (
+    classifier_keys,
+    copy_class_rows,
+    create_classifier,
+)
+from taxdet.detection.classification.classifier_wrapper import ClassifierBench
+from taxdet.detection.evaluation.results import text_table
+from taxdet.detection.training import checkpoint, run_folder
+from taxdet.detection.training.trainer import Trainer
+from taxdet.detection.training.warm_start import ClassMapping
 
 TASK = "classification"  # checkpoint["task"]: tells a classifier checkpoint from a detector's
 

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from losses.box import box_regression_loss
-from losses.cell_plan import plan_cells
-from losses.fused_focal import planned_focal_sum
-from losses.hierarchy import as_ancestors
-from losses.loss_config import DetectionLossConfig, PseudoLabelConfig
-from losses.targets import IGNORE
+from taxdet.core.targets import IGNORE
+from taxdet.losses.ancestor_targets import as_ancestors
+from taxdet.losses.box import box_regression_loss
+from taxdet.losses.cell_plan import plan_cells
+from taxdet.losses.fused_focal import planned_focal_sum
+from taxdet.losses.loss_config import DetectionLossConfig, PseudoLabelConfig
 
 LossDict = dict[str, Tensor]   # keys "loss" (total), "class_loss", "box_loss"
 
@@ -76,12 +76,12 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
     with autocast off), ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE),
     ``box_targets [B, A, 4]``, ``num_positives [B]``. Extras: ``class_mask [B, K] bool``
     (False = the sample's taxonomy does not label that class: those cells train only where
-    ``cfg.certain_cells`` makes them certain, see ``losses.certain_cells``),
+    ``cfg.certain_cells`` makes them certain, see ``taxdet.losses.certain_cells``),
     ``ancestors [K, K] bool`` (a class-j positive is positive for every column of row j),
     ``box_weights [B, A]`` (scales each anchor's box loss), ``teacher_probs [B, A, K]`` with
     ``pseudo`` (pseudo-labels in the cells still masked). Both losses are divided by
     ``num_positives.sum() + 1`` as in effdet. Returns ``{"loss", "class_loss", "box_loss"}``,
-    plus ``"coverage" [B, 4, K]`` (``losses.cell_plan.COVERAGE_KINDS``) if asked for.
+    plus ``"coverage" [B, 4, K]`` (``taxdet.losses.cell_plan.COVERAGE_KINDS``) if asked for.
     """
     _check_inputs(cls_logits, box_pred, cls_targets, box_targets, num_positives, class_mask,
                   box_weights)

@@ -11,7 +11,7 @@ the logits is the logit of the max of the scores.
 
 ``ancestors`` [K, K] bool is ``supertax.TaxonomySet.ancestors``: ``ancestors[j, i]`` is True iff
 ``i`` is ``j`` or an ancestor of ``j``; the descendants of ``i`` are the ``j`` with
-``ancestors[j, i]``. ``detection.export.postprocess`` applies the same rule in NumPy to the
+``ancestors[j, i]``. ``taxdet.detection.export.postprocess`` applies the same rule in NumPy to the
 outputs of an exported model (``hierarchy_groups`` gives it the columns).
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # no import cycle at run time: the bench imports this module
-    from detection.model.benches import PredictBench
-    from supertax import TaxonomySet
+    from taxdet.detection.model.detector_wrappers import PredictBench
+    from taxdet.supertax import TaxonomySet
 
 
 def _matrix(ancestors: np.ndarray | torch.Tensor) -> np.ndarray:

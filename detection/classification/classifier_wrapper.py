@@ -1,8 +1,8 @@
 """The classifier's training bench: network + masked loss, ``forward(batch) -> {"loss"}``.
 
-It takes the batch of ``datasets.classification_torch`` and is what the detector's
+It takes the batch of ``taxdet.datasets.classification_torch`` and is what the detector's
 ``train_step`` runs (forward, finite check, backward, clip, step). The losses are those of
-``losses.classification`` with their default ``certain_cells``:
+``taxdet.losses.classification_loss`` with their default ``certain_cells``:
 
 * ``softmax``: ``masked_softmax_cross_entropy`` over the sample's labeled columns that exclude
   the target (``softmax_competitors``): in a tree the target's ancestors and descendants are
@@ -21,10 +21,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from detection.classification.config import ClassifierLossConfig
-from losses.classification import (hierarchical_bce, masked_bce, masked_focal,
-                                   masked_softmax_cross_entropy)
-from losses.hierarchy import expand_targets
+from taxdet.detection.classification.classifier_config import ClassifierLossConfig
+from taxdet.losses.ancestor_targets import expand_targets
+from taxdet.losses.classification_loss import (
+    hierarchical_bce,
+    masked_bce,
+    masked_focal,
+    masked_softmax_cross_entropy,
+)
 
 
 def softmax_competitors(target: Tensor, class_mask: Tensor, ancestors: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from supertax.errors import ConfigError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputNotFoundError
 
 HEADER = ("# Per-class score thresholds (predict.py --thresholds); written by evaluate.py "
           "--fit-thresholds.\n# thresholds: class -> lowest score kept (null: never "

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from datasets.classification_data import ClassificationSample
-from detection.classification import metrics
-from detection.evaluation.results import EvalResult, number
-from supertax import TaxonomySet
+from taxdet.datasets.classification_data import ClassificationSample
+from taxdet.detection.classification import classifier_metrics as metrics
+from taxdet.detection.evaluation.results import EvalResult, number
+from taxdet.supertax import TaxonomySet
 
 MAX_N = 5
 OOD_SCORES = ("max_softmax", "max_logit", "energy")

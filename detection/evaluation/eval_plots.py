@@ -10,10 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from datasets.files import atomic_open  # noqa: E402
-from detection.evaluation.backends import REC_THRS  # noqa: E402
-from detection.evaluation.cohorts import CohortReport  # noqa: E402
-from detection.evaluation.results import EvalResult  # noqa: E402
+from taxdet.core.files import atomic_open  # noqa: E402
+from taxdet.detection.evaluation.backends import REC_THRS  # noqa: E402
+from taxdet.detection.evaluation.cohorts import CohortReport  # noqa: E402
+from taxdet.detection.evaluation.results import EvalResult  # noqa: E402
 
 MAX_LEGEND = 20  # more curves than this: no legend (it would hide the plot)
 COHORT_METRICS = ("AP", "AP50", "AP75", "AR100")  # one PNG each over the cohorts

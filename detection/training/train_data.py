@@ -28,16 +28,16 @@ import torch
 from effdet.anchors import Anchors
 from torch.utils.data import DataLoader
 
-import supertax
-from datasets import MergeConfig, SuperDataset, merge
-from datasets.sampler import TaxonomyWeightedSampler
-from datasets.split import assign_split
-from datasets.torch_dataset import DetectionDataset, collate
-from datasets.transforms import eval_transform, train_transform
-from detection.training.distributed import DistInfo, in_group, run_on_rank0
-from detection.anchors.labeler import AnchorLabeler, LabelerConfig
-from detection.model.build import effdet_config
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.datasets import MergeConfig, SuperDataset, merge
+from taxdet.datasets.sampler import TaxonomyWeightedSampler
+from taxdet.datasets.split import assign_split
+from taxdet.datasets.torch_dataset import DetectionDataset, collate
+from taxdet.datasets.transforms import eval_transform, train_transform
+from taxdet.detection.anchors.labeler import AnchorLabeler, LabelerConfig
+from taxdet.detection.model.build import effdet_config
+from taxdet.detection.training.distributed import DistInfo, in_group, run_on_rank0
 
 
 class ItemLabeler:

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from losses.certain_cells import background_weights, check_rule, positive_row_weights
-from losses.focal import focal_loss
-from losses.hierarchy import as_ancestors, expand_targets
-from losses.targets import BACKGROUND, IGNORE
+from taxdet.core.targets import BACKGROUND, IGNORE
+from taxdet.losses.ancestor_targets import as_ancestors, expand_targets
+from taxdet.losses.certain_cells import background_weights, check_rule, positive_row_weights
+from taxdet.losses.focal import focal_loss
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -70,7 +70,7 @@ def certain_mask(target: Tensor, class_mask: Tensor, ancestors: Tensor | None,
     """The cells that count for single-label samples under a ``certain_cells`` rule, ``[B, K]``.
 
     ``target [B] int64``: the sample's column, or BACKGROUND (no class present) / IGNORE
-    (the sample's labeled columns, as they are). See ``losses.certain_cells``.
+    (the sample's labeled columns, as they are). See ``taxdet.losses.certain_cells``.
     """
     check_rule(rule)
     out = background_weights(class_mask, ancestors, rule).clone()
@@ -126,7 +126,7 @@ def hierarchical_bce(logits: Tensor, target: Tensor, class_mask: Tensor,
     """Masked BCE against ancestor-expanded targets. ``target [B] int64`` (column; BACKGROUND
     = no class present, every labeled column negative; IGNORE = sample not counted).
 
-    ``certain_cells`` (``losses.certain_cells``): beyond the labeled columns, the target's
+    ``certain_cells`` (``taxdet.losses.certain_cells``): beyond the labeled columns, the target's
     unlabeled ancestors are positives and its off-path classes negatives (``rows``), and a
     BACKGROUND sample is negative for the descendants of its labeled classes (``all``);
     ``none`` counts the labeled columns only."""

@@ -15,8 +15,8 @@ from effdet.anchors import AnchorLabeler, Anchors
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from losses.detection import levels_to_B_A_K
-from losses.targets import BACKGROUND, IGNORE
+from taxdet.core.targets import BACKGROUND, IGNORE
+from taxdet.losses.detection_masking import levels_to_B_A_K
 
 ASPECT_RATIOS = [(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]   # effdet's defaults: 3 scales x 3 ratios
 

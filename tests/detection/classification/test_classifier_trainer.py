@@ -10,15 +10,18 @@ import pytest
 import timm
 import torch
 
-import detection.classification.bench as bench_mod
-from datasets.demo import copy_taxonomies
-from detection.classification.config import ClassifierConfig, ClassifierModelConfig
-from detection.classification.model import create_classifier, load_weights_file
-from detection.classification.predictor import load_classifier
-from detection.classification.trainer import ClassifierTrainer
-from detection.training import checkpoint, steps
-from detection.training.cli_options import merge_trees
-from supertax.errors import ConfigError, OutputError
+import taxdet.detection.classification.classifier_wrapper as bench_mod
+from taxdet.core.errors import ConfigError, OutputError
+from taxdet.datasets.demo import copy_taxonomies
+from taxdet.detection.classification.classifier_config import (
+    ClassifierConfig,
+    ClassifierModelConfig,
+)
+from taxdet.detection.classification.classifier_model import create_classifier, load_weights_file
+from taxdet.detection.classification.classifier_predictor import load_classifier
+from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
+from taxdet.detection.training import checkpoint, steps
+from taxdet.detection.training.cli_options import merge_trees
 from tests.detection.training.test_trainer import assert_same_weights, interrupt_after, weights
 from tests.factories import make_checkpoint, make_tiny_classification, read_metrics
 from tests.paths import DRIVING

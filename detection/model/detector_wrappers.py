@@ -14,22 +14,22 @@ import torch.nn as nn
 from effdet.anchors import Anchors
 from effdet.bench import _batch_detection, _post_process
 
-from detection.model.multihead import PerTaxonomyHeads
-from detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig
-from detection.prediction.hierarchy import hierarchy_max_levels
-from losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss
-from losses.cell_plan import COVERAGE_KINDS
-from losses.loss_config import PseudoLabelConfig
+from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig
+from taxdet.detection.model.multihead import PerTaxonomyHeads
+from taxdet.detection.prediction.hierarchy_decoding import hierarchy_max_levels
+from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss
+from taxdet.losses.cell_plan import COVERAGE_KINDS
+from taxdet.losses.loss_config import PseudoLabelConfig
 
 
 class TrainBench(nn.Module):
     """Model + anchor labeler + Taxonomy Loss Masking (+ pseudo-labels from a teacher).
 
     ``forward(batch, teacher=None)`` takes the collated batch dict (see
-    ``datasets.torch_dataset``) and returns ``{"loss", "class_loss", "box_loss"}``. If the
+    ``taxdet.datasets.torch_dataset``) and returns ``{"loss", "class_loss", "box_loss"}``. If the
     batch already holds anchor targets (labeled in data-loader workers), they are used as they
     are. With a ``teacher`` (the EMA model) and a ``pseudo`` config, the masked cells the
-    teacher is confident about become pseudo-labels (``losses.pseudo_labels``). Supervision
+    teacher is confident about become pseudo-labels (``taxdet.losses.pseudo_labels``). Supervision
     counts per taxonomy accumulate in ``coverage [T, 4, K]`` (``COVERAGE_KINDS``).
     """
 
@@ -103,7 +103,7 @@ class PredictBench(nn.Module):
 
     ``hierarchy``: None, or the [K, K] ``ancestors`` matrix for hierarchy-consistent decoding
     (each parent column scored as the max over its descendants before top-k and NMS;
-    ``detection.prediction.hierarchy``)."""
+    ``taxdet.detection.prediction.hierarchy_decoding``)."""
 
     def __init__(self, model: nn.Module, max_det_per_image: int = 100,
                  score_threshold: float = 0.001, hierarchy: torch.Tensor | None = None):

@@ -2,8 +2,9 @@
 (and from which taxonomies its positives and negatives come) from one that never trains, and
 states the one-object-one-path assumption behind it."""
 
-from supertax import WARNING, validate_files, validation_report as report
-from supertax.validate import CellSources, cell_sources
+from taxdet.supertax import WARNING, validate_files
+from taxdet.supertax import validation_report as report
+from taxdet.supertax.validate import CellSources, cell_sources
 from tests.supertax.yamlfiles import DRIVING, driving_with, taxonomy, write
 
 # the issue's case: a non-exhaustive parent (vehicle) whose children two customers label

@@ -1,7 +1,7 @@
 """Typed training configuration, filled from defaults < YAML file < command line.
 
 One dataclass per concern; ``TrainConfig`` groups them. Every field becomes a
-``--section.field`` style flag (``detection.training.cli_options``: the parser, aliases and
+``--section.field`` style flag (``taxdet.detection.training.cli_options``: the parser, aliases and
 ``resolve``), and a YAML file given with ``--config`` may set any of them with the same
 nesting::
 
@@ -10,7 +10,7 @@ nesting::
 
 The resolved config is written to the run folder and into every checkpoint.
 
-Each field carries its ``--help`` text (``datasets.config_field.config_field``), next to its
+Each field carries its ``--help`` text (``taxdet.core.config_field.config_field``), next to its
 type and default: that is the only place either is written. The sections defined elsewhere
 (model, split, augment, labeler, loss) live in torch-free modules beside the code they
 configure, so that this module and ``tools/train.py --help`` import no torch, effdet or
@@ -24,14 +24,14 @@ import types
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from datasets.augment_config import AugmentConfig
-from datasets.config_field import config_field
-from datasets.split import SplitConfig
-from detection.anchors.labeler_config import LabelerConfig
-from detection.model.model_config import ModelConfig
-from losses.loss_config import DetectionLossConfig, PseudoLabelConfig
-from supertax.diagnostics import did_you_mean
-from supertax.errors import ConfigError
+from taxdet.core.config_field import config_field
+from taxdet.core.errors import ConfigError
+from taxdet.core.names import did_you_mean
+from taxdet.datasets.augment_config import AugmentConfig
+from taxdet.datasets.split import SplitConfig
+from taxdet.detection.anchors.labeler_config import LabelerConfig
+from taxdet.detection.model.model_config import ModelConfig
+from taxdet.losses.loss_config import DetectionLossConfig, PseudoLabelConfig
 
 
 @dataclass

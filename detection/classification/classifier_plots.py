@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.classification.evaluation import ClassifierEvaluation
-from detection.evaluation.plots import _save, plt
+from taxdet.detection.classification.classifier_evaluation import ClassifierEvaluation
+from taxdet.detection.evaluation.eval_plots import _save, plt
 
 
 def confusion_plot(result: ClassifierEvaluation, path: Path) -> Path:

@@ -1,7 +1,7 @@
 """The classifier's data: concatenate the taxonomies' classification datasets, split them
 stably, and build the loaders.
 
-The split is the detector's (``datasets.split``, keyed by content hash by default), so an image
+The split is the detector's (``taxdet.datasets.split``, keyed by content hash by default), so an image
 keeps its side whichever taxonomies are trained together: a task-centric classifier of one
 customer and the concatenated one validate on the same images of that customer. Training draws
 come from the detector's ``TaxonomyWeightedSampler`` (taxonomies by ``sampling_weight``).
@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import supertax
 from torch.utils.data import DataLoader
 
-from datasets.augment_config import ClassifierAugmentConfig
-from datasets.classification_data import ClassificationSample, load_classification
-from datasets.classification_torch import ClassificationDataset, EpochDraws
-from datasets.sampler import TaxonomyWeightedSampler
-from datasets.split import assign_split
-from detection.training.loaders import _worker_init
-from supertax.errors import ConfigError
+import taxdet.supertax as supertax
+from taxdet.core.errors import ConfigError
+from taxdet.datasets.augment_config import ClassifierAugmentConfig
+from taxdet.datasets.classification_data import ClassificationSample, load_classification
+from taxdet.datasets.classification_torch import ClassificationDataset, EpochDraws
+from taxdet.datasets.sampler import TaxonomyWeightedSampler
+from taxdet.datasets.split import assign_split
+from taxdet.detection.training.train_data import _worker_init
 
 
 @dataclass

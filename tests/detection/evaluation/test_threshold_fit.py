@@ -1,12 +1,12 @@
-"""detection.evaluation.thresholds: greedy IoU matching and the per-class score cut."""
+"""taxdet.detection.evaluation.threshold_fit: greedy IoU matching and the per-class score cut."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from detection.evaluation import EvalInputError, load_ground_truth
-from detection.evaluation.thresholds import fit_thresholds, greedy_match, pick_threshold
+from taxdet.detection.evaluation import EvalInputError, load_ground_truth
+from taxdet.detection.evaluation.threshold_fit import fit_thresholds, greedy_match, pick_threshold
 
 
 def test_greedy_match_by_score_then_best_free_overlap():

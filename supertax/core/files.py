@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from supertax.errors import OutputError
+from taxdet.core.errors import OutputError
 
 TMP_SUFFIX = ".tmp"
 

@@ -1,0 +1,1 @@
+"""The command-line tools, also run as ``taxdet <verb>``."""
