@@ -9,9 +9,11 @@ DEMO_RUN := runs/demo
 DEMO_RECIPE := benchmarks/recipes/demo.yaml
 DEMO_STEPS ?= 300
 DEMO_BATCH ?= 8
+# the installed import names (taxdet.*) as a tree of symlinks, for mypy and lint-imports
+IMPORT_TREE := build/typecheck
 
-.PHONY: demo demo-classifier test install lint bench lint-benchmark ablation \
-	classification-ablation clean
+.PHONY: demo demo-classifier test test-fast install lint typecheck imports bench lint-benchmark \
+	ablation classification-ablation clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# everything but the end-to-end tests marked slow
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 $(DEMO_DATA)/test/annotations.json: | $(STAMP)
 	$(PY) tools/make_demo_data.py $(DEMO_DATA)
@@ -40,22 +46,22 @@ demo: $(STAMP) $(DEMO_DATA)/test/annotations.json
 	@echo "demo done: $(DEMO_RUN)/test_eval.md, $(DEMO_RUN)/predictions.png"
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_loss.py
-	$(PY) benchmarks/bench_labeler.py
-	$(PY) benchmarks/bench_train_step.py
-	$(PY) benchmarks/bench_eval.py
-	$(PY) benchmarks/bench_loader.py
-	$(PY) benchmarks/bench_merge.py
-	$(PY) benchmarks/bench_export.py
+	$(PY) -m benchmarks.bench_loss
+	$(PY) -m benchmarks.bench_labeler
+	$(PY) -m benchmarks.bench_train_step
+	$(PY) -m benchmarks.bench_eval
+	$(PY) -m benchmarks.bench_loader
+	$(PY) -m benchmarks.bench_merge
+	$(PY) -m benchmarks.bench_export
 
 # the label linter vs cleanlab on injected errors (docs/linting.md); needs a checkpoint trained
 # on the demo data (make demo)
 lint-benchmark: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) benchmarks/lint_benchmark.py
+	$(PY) -m benchmarks.lint_benchmark
 
 ablation: $(STAMP) $(DEMO_DATA)/test/annotations.json
-	$(PY) benchmarks/taxonomy_ablation.py --config $(DEMO_RECIPE) --taxonomies taxonomies/driving \
+	$(PY) -m benchmarks.taxonomy_ablation --config $(DEMO_RECIPE) --taxonomies taxonomies/driving \
 		--output runs/ablation
 
 # the image classifier on the demo's object crops (docs/classification.md): data, train, evaluate
@@ -74,10 +80,21 @@ demo-classifier: $(STAMP) $(DEMO_CLS_DATA)/crops.json
 	@echo "classifier demo done: $(DEMO_CLS_RUN)/eval.md, confusion.png, reliability.png"
 
 classification-ablation: $(STAMP)
-	$(PY) benchmarks/classification_ablation.py --output runs/classification_ablation
+	$(PY) -m benchmarks.classification_ablation --output runs/classification_ablation
 
+# the checks CI runs before the tests (.ci/run): ruff (with import sorting), mypy (strict on
+# taxdet.core, supertax, losses and the engine), the import contracts of setup.cfg
 lint: $(STAMP)
-	$(PY) -m flake8 supertax datasets losses detection tools benchmarks tests
+	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory typecheck imports
+
+typecheck: $(STAMP)
+	$(PY) .ci/import_tree.py $(IMPORT_TREE)
+	$(VENV)/bin/mypy
+
+imports: $(STAMP)
+	$(PY) .ci/import_tree.py $(IMPORT_TREE)
+	PYTHONPATH=$(IMPORT_TREE):.ci $(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_RUN) $(DEMO_CLS_DATA) $(DEMO_CLS_RUN) *.egg-info
+	rm -rf $(VENV) $(IMPORT_TREE) .mypy_cache .ruff_cache $(DEMO_DATA) $(DEMO_RUN) $(DEMO_CLS_DATA) $(DEMO_CLS_RUN) *.egg-info

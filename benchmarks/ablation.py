@@ -20,15 +20,15 @@ import torch
 import yaml
 
 import taxdet.supertax as supertax
+from taxdet.detection.engine import checkpoint
 from taxdet.detection.evaluation import EvalResult, evaluate
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.model.detector_wrappers import to_coco_results
 from taxdet.detection.prediction.predictor import (
     ground_truth_loader,
     load_predictor,
     predict_images,
 )
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.train_config import TrainConfig
 from taxdet.detection.training.trainer import Trainer
 
 VARIANTS = ("naive", "separate", "masked", "oracle")
@@ -69,9 +69,12 @@ def write_oracle_taxonomies(taxset: supertax.TaxonomySet, out: Path) -> Path:
 
 
 def recipe_config(recipe_yaml: str, taxonomies: list[str], steps: int, eval_every: int,
-                  seed: int, output: Path) -> TrainConfig:
-    """The recipe's options over the base: taxonomies, step budget, seed, output folder."""
+                  seed: int, output: Path, overrides: dict | None = None) -> TrainConfig:
+    """The recipe's options over the base: taxonomies, step budget, seed, output folder, and
+    ``overrides`` (``{section: {field: value}}``, e.g. a smaller image size for a smoke test)."""
     tree = (yaml.safe_load(Path(recipe_yaml).read_text()) or {}) if recipe_yaml else {}
+    for section, fields in (overrides or {}).items():
+        tree.setdefault(section, {}).update(fields)
     tree.setdefault("data", {})["taxonomies"] = taxonomies
     tree.setdefault("optim", {})["steps"] = steps
     tree.setdefault("run", {}).update(seed=seed, val_every=eval_every, output=str(output),

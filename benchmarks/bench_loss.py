@@ -1,8 +1,8 @@
 """Forward + backward time of our masked detection loss vs effdet.loss.loss_fn, same inputs.
 
-Inputs: ``tests.losses.synthetic_batches.effdet_loss_batch`` (effdet's AnchorLabeler on random boxes, IoU
-band [0.4, 0.5) marked IGNORE). Timed per call, each ending in ``torch.autograd.grad`` with
-respect to the per-level head outputs (so gradients reach the model's layout):
+Inputs: ``tests.losses.synthetic_batches.effdet_loss_batch`` (effdet's AnchorLabeler on random
+boxes, IoU band [0.4, 0.5) marked IGNORE). Timed per call, each ending in ``torch.autograd.grad``
+with respect to the per-level head outputs (so gradients reach the model's layout):
 
 - effdet:  ``effdet.loss.loss_fn(per-level outputs, per-level targets)``.
 - ours:    ``levels_to_B_A_K`` of both heads (flattening is timed) + ``masked_detection_loss``

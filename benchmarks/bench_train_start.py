@@ -95,7 +95,7 @@ def time_train(data: Path, out: Path) -> float:
 
 def child(flags: list[str]) -> None:
     """Run tools/train.py and exit right after the first optimizer step, printing the time."""
-    from taxdet.detection.training import trainer
+    from taxdet.detection.engine import trainer_base as trainer
     real = trainer.train_step
 
     def first_step(*args, **kwargs):

@@ -1,10 +1,10 @@
 """One full training step: ours (labeling + forward + masked loss + backward + optimizer) vs effdet.
 
-Both sides start from the same EfficientDet weights, see the same batch and
-boxes, and use the same optimizer. effdet's side is its own ``DetBenchTrain``
-with its labeler (``bench_labeler=True``); ours is ``taxdet.detection.model.detector_wrappers.TrainBench``
-labeling on the device, with taxonomy masks, ancestors and box weights on.
-Steps alternate between the two; the median is reported.
+Both sides start from the same EfficientDet weights, see the same batch and boxes, and use the same
+optimizer. effdet's side is its own ``DetBenchTrain`` with its labeler (``bench_labeler=True``);
+ours is ``taxdet.detection.model.detector_wrappers.TrainBench`` labeling on the device, with
+taxonomy masks, ancestors and box weights on. Steps alternate between the two; the median is
+reported.
 
 With ``--pseudo``, a third step adds pseudo-labels (the teacher's no-grad forward) and is
 compared with our plain masked step.

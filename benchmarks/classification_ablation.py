@@ -47,7 +47,7 @@ from taxdet.detection.classification.classifier_evaluation import (
 from taxdet.detection.classification.classifier_loaders import eval_loader
 from taxdet.detection.classification.classifier_predictor import load_classifier
 from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
-from taxdet.detection.training import checkpoint
+from taxdet.detection.engine import checkpoint
 
 CONCATENATED = {"naive": ("softmax", False), "softmax": ("softmax", True),
                 "bce": ("bce", True), "focal": ("focal", True),

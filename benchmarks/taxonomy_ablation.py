@@ -33,7 +33,7 @@ from benchmarks.ablation import (
     write_oracle_taxonomies,
 )
 from taxdet.datasets.demo import DemoConfig, generate_demo
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:

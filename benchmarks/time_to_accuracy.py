@@ -25,7 +25,7 @@ import taxdet.supertax as supertax
 from benchmarks.ablation import recipe_config, score_checkpoint, write_oracle_taxonomies
 from taxdet.core.files import write_atomic
 from taxdet.datasets.demo import DemoConfig, generate_demo
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.training.trainer import Trainer
 
 DATA_KINDS = ("full", "masked")

@@ -22,8 +22,8 @@ Every image gets exactly one outcome, counted in the ``ClassificationReport``:
 * **dropped** (``unmapped``): a label the taxonomy does not name; an error naming the folder or
   the CSV line unless ``allow_unmapped``.
 
-Every file is read once: hashed (the content hash keys the stable split, ``taxdet.datasets.split``) and
-fully decoded (a broken image fails here, naming it, not mid-training). Image ids run 1..N over
+Every file is read once: hashed (the content hash keys the stable split, ``taxdet.datasets.split``)
+and fully decoded (a broken image fails here, naming it, not mid-training). Image ids run 1..N over
 the kept and OOD samples in taxonomy, source and file order.
 """
 

@@ -10,8 +10,8 @@ outside int64.
 Files are read with ``taxdet.core.json_files.load_json`` (size and nesting limits).
 
 The evaluator (``taxdet.detection.evaluation.inputs``) and prediction
-(``taxdet.datasets.images``) build on these primitives: ``coco_sections``, ``fast_column`` + ``first_bad``
-(or ``column``), the ``check_*`` value checks, ``duplicate_ids`` and
+(``taxdet.datasets.images``) build on these primitives: ``coco_sections``,
+``fast_column`` + ``first_bad`` (or ``column``), the ``check_*`` value checks, ``duplicate_ids`` and
 ``check_category_names``.
 """
 

@@ -42,7 +42,7 @@ class Counts:
     changed: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Example]] = field(default_factory=dict)
 
-    def add(self, other: "Counts") -> "Counts":
+    def add(self, other: Counts) -> Counts:
         """Sum of two counts (examples: the first ``MAX_EXAMPLES`` of both)."""
         out = Counts(self.read + other.read, self.kept + other.kept, dict(self.dropped),
                      dict(self.changed), {k: list(v) for k, v in self.examples.items()})
@@ -201,7 +201,7 @@ def _summary_rows(report: MergeReport) -> list[str]:
         rows.append((name, nf, img.read, img.kept, ann.read, ann.kept - ignore, ignore,
                      sum(ann.dropped.values()), ann.changed.get(CHANGED_CLIPPED, 0)))
     width = max(len(str(r[0])) for r in rows)
-    fmt = "{:<%d} {:>5} {:>7} {:>7} {:>11} {:>8} {:>6} {:>7} {:>7}" % width
+    fmt = f"{{:<{width}}} {{:>5}} {{:>7}} {{:>7}} {{:>11}} {{:>8}} {{:>6}} {{:>7}} {{:>7}}"
     return [f"Merge report: {len(taxes)} taxonomies, {len(report.files)} annotation files"] + \
         [fmt.format(*r) for r in rows]
 

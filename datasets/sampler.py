@@ -94,7 +94,7 @@ class TaxonomyWeightedSampler(Sampler[int]):
         self.epoch = 0
 
     @classmethod
-    def from_samples(cls, samples: Sequence[Sample], taxset, **kwargs) -> "TaxonomyWeightedSampler":
+    def from_samples(cls, samples: Sequence[Sample], taxset, **kwargs) -> TaxonomyWeightedSampler:
         """Weights from ``taxset`` (a ``supertax.TaxonomySet``) for the samples' taxonomies."""
         names = [s.taxonomy for s in samples]
         weights = {t: taxset.taxonomy(t).sampling_weight for t in set(names)}

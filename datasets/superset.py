@@ -132,7 +132,7 @@ class SuperDataset:
     def by_id(self, image_id: int) -> Sample:
         return self.samples[self._by_id[image_id]]
 
-    def subset(self, ids: Iterable[int]) -> "SuperDataset":
+    def subset(self, ids: Iterable[int]) -> SuperDataset:
         """The samples with these image ids, in the given order (``KeyError`` for unknown ids)."""
         return SuperDataset([self.by_id(int(i)) for i in ids], self.taxset)
 
@@ -177,7 +177,7 @@ class SuperDataset:
             json.dump(self.to_coco(relative_to=path.parent.resolve()), f)
 
     @classmethod
-    def load(cls, path: str | Path, taxset: TaxonomySet) -> "SuperDataset":
+    def load(cls, path: str | Path, taxset: TaxonomySet) -> SuperDataset:
         """Read a ``super.json`` written by ``write``; it must have been merged with ``taxset``
         (``TaxonomyMismatchError`` naming each taxonomy that differs) and match its classes and
         label masks (``DatasetError`` otherwise). Images are not opened."""

@@ -38,7 +38,8 @@ NOT_COLLATED = ("ann_index",)  # per-item only: row of each kept box in Sample.b
 
 def load_image(path: str, image_id: int = -1) -> np.ndarray:
     """[H, W, 3] uint8 RGB, EXIF orientation applied (OpenCV's default for IMREAD_COLOR).
-    ``ImageReadError`` for unreadable files and images over ``taxdet.datasets.images.MAX_IMAGE_PIXELS``."""
+    ``ImageReadError`` for unreadable files and images over
+    ``taxdet.datasets.images.MAX_IMAGE_PIXELS``."""
     check_pixel_limit(path, f"image id {image_id}")
     try:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)

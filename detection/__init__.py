@@ -1,12 +1,14 @@
 """EfficientDet for the super-taxonomy, one sub-package per job.
 
-* ``taxdet.detection.model``       the network and its train / predict benches;
+* ``taxdet.detection.engine``      the task-agnostic training engine: config machinery, run
+  folder, checkpoints, DDP, the loop and its hooks, ``load_model``;
+* ``taxdet.detection.model``       the network, the detector's ``TrainConfig`` and its train / predict benches;
 * ``taxdet.detection.anchors``     anchor grids and the batched anchor labeler;
-* ``taxdet.detection.training``    config, loaders, the loop, the trainer, checkpoints, DDP;
+* ``taxdet.detection.training``    the detection task: its data, trainer, hooks and warm start;
 * ``taxdet.detection.prediction``  run a checkpoint on images, draw the detections;
 * ``taxdet.detection.evaluation``  COCO scoring: plain, federated, per customer (no torch).
 * ``taxdet.detection.classification``  an image classifier on concatenated customer datasets,
-  trained by ``taxdet.detection.training``'s loop.
+  trained by ``taxdet.detection.engine``'s loop.
 """
 
 import warnings

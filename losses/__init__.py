@@ -19,8 +19,8 @@ _LAZY = {
     "taxdet.losses.classification_loss": (
         "HierarchicalBCELoss", "MaskedBCELoss", "MaskedFocalLoss", "MaskedSoftmaxCrossEntropyLoss",
         "hierarchical_bce", "masked_bce", "masked_focal", "masked_softmax_cross_entropy"),
-    "taxdet.losses.detection_masking": ("DetectionLoss", "LossDict", "detection_loss", "levels_to_B_A_K",
-                         "masked_detection_loss"),
+    "taxdet.losses.detection_masking": ("DetectionLoss", "LossDict", "detection_loss",
+                                        "levels_to_B_A_K", "masked_detection_loss"),
     "taxdet.losses.focal": ("focal_loss", "focal_loss_legacy", "focal_value_and_grad"),
     "taxdet.losses.ancestor_targets": ("expand_targets",),
 }

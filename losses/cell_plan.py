@@ -19,9 +19,13 @@ from taxdet.core.targets import BACKGROUND, IGNORE
 from taxdet.losses.ancestor_targets import expand_targets
 from taxdet.losses.certain_cells import background_weights, positive_row_weights
 from taxdet.losses.loss_config import PseudoLabelConfig
-from taxdet.losses.pseudo_labels import pseudo_cells, unknown_cells
+from taxdet.losses.pseudo_labels import PseudoCells, pseudo_cells, unknown_cells
 
-COVERAGE_KINDS = ("positive", "ancestor_positive", "negative", "pseudo")
+# "negative" = "background_negative" (negative cells at background anchors) + "box_negative"
+# (off-path negative cells at other classes' boxes); the split comes last so that readers of
+# the first four kinds keep working
+COVERAGE_KINDS = ("positive", "ancestor_positive", "negative", "pseudo", "background_negative",
+                  "box_negative")
 
 
 @dataclass
@@ -32,16 +36,16 @@ class CellPlan:
     ``index``: the assigned anchors (b, a); ``row_targets [P, K]`` 0/1 float;
     ``row_weights [P, K]`` float or None; ``extra``: (b, a, k) of pseudo-positive cells on
     background anchors, weighted ``extra_weight``; ``ignored``: (b, a) of IGNORE anchors;
-    ``coverage [B, 4, K]`` counts per ``COVERAGE_KINDS`` when asked for.
+    ``coverage [B, 6, K]`` counts per ``COVERAGE_KINDS`` when asked for.
     """
 
     negative_weight: Tensor | None
-    index: tuple[Tensor, Tensor]
+    index: tuple[Tensor, ...]
     row_targets: Tensor
     row_weights: Tensor | None
-    extra: tuple[Tensor, Tensor, Tensor] | None
+    extra: tuple[Tensor, ...] | None
     extra_weight: float
-    ignored: tuple[Tensor, Tensor]
+    ignored: tuple[Tensor, ...]
     coverage: Tensor | None = None
 
     def dense_weight(self, shape: torch.Size) -> Tensor:
@@ -93,20 +97,22 @@ def plan_cells(cls_targets: Tensor, num_classes: int, class_mask: Tensor | None 
     return plan
 
 
-def _add_pseudo(plan: CellPlan, cells, cls_targets: Tensor, weight: float) -> None:
+def _add_pseudo(plan: CellPlan, cells: PseudoCells, cls_targets: Tensor, weight: float) -> None:
     """Fold the pseudo-labels into the plan: dense negatives, row cells, background positives."""
-    plan.negative_weight = plan.negative_weight + weight * cells.negative.float()
+    # both weights are set: pseudo-labels come with a class mask
+    plan.negative_weight = plan.negative_weight + weight * cells.negative.float()  # type: ignore[operator]
     rows_pos, rows_neg = cells.positive[plan.index], cells.negative[plan.index]
     plan.row_targets = torch.maximum(plan.row_targets, rows_pos.float())
-    plan.row_weights = plan.row_weights + weight * (rows_pos | rows_neg).float()
+    plan.row_weights = plan.row_weights + weight * (rows_pos | rows_neg).float()  # type: ignore[operator]
     on_background = cells.positive & (cls_targets == BACKGROUND).unsqueeze(-1)
     plan.extra = on_background.nonzero(as_tuple=True)
     plan.extra_weight = weight
 
 
-def _coverage(cls_targets: Tensor, index, row_targets: Tensor, row_certain: Tensor,
-              background: Tensor, class_mask: Tensor | None, cells) -> Tensor:
-    """Per-sample supervision counts ``[B, 4, K]`` in ``COVERAGE_KINDS`` order."""
+def _coverage(cls_targets: Tensor, index: tuple[Tensor, ...], row_targets: Tensor,
+              row_certain: Tensor, background: Tensor, class_mask: Tensor | None,
+              cells: PseudoCells | None) -> Tensor:
+    """Per-sample supervision counts ``[B, 6, K]`` in ``COVERAGE_KINDS`` order."""
     B, K = background.shape
     out = torch.zeros(B, len(COVERAGE_KINDS), K, device=cls_targets.device)
     positive = (row_targets > 0) & row_certain
@@ -114,8 +120,9 @@ def _coverage(cls_targets: Tensor, index, row_targets: Tensor, row_certain: Tens
     if class_mask is not None:
         out[:, 1].index_add_(0, index[0], (positive & ~class_mask[index[0]]).float())
     n_background = (cls_targets == BACKGROUND).sum(1, keepdim=True).float()
-    out[:, 2] = n_background * background.float()
-    out[:, 2].index_add_(0, index[0], (row_certain & (row_targets == 0)).float())
+    out[:, 4] = n_background * background.float()
+    out[:, 5].index_add_(0, index[0], (row_certain & (row_targets == 0)).float())
+    out[:, 2] = out[:, 4] + out[:, 5]
     if cells is not None:
         out[:, 3] = (cells.positive | cells.negative).sum(1).float()
     return out

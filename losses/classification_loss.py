@@ -23,6 +23,8 @@ the per-cell ``[B, K]`` (per-sample ``[B]`` for softmax) loss with zeros where m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -54,8 +56,8 @@ def _check_mask(logits: Tensor, class_mask: Tensor) -> None:
                          f"{class_mask.dtype}")
 
 
-def _masked_multilabel(cell_loss, logits: Tensor, targets: Tensor, class_mask: Tensor,
-                       reduction: str) -> Tensor:
+def _masked_multilabel(cell_loss: Callable[[Tensor, Tensor], Tensor], logits: Tensor,
+                       targets: Tensor, class_mask: Tensor, reduction: str) -> Tensor:
     """``cell_loss(logits, targets)`` on labeled cells only; masked cells are exact zeros."""
     _check_mask(logits, class_mask)
     if targets.shape != logits.shape:
@@ -80,7 +82,8 @@ def certain_mask(target: Tensor, class_mask: Tensor, ancestors: Tensor | None,
     return out
 
 
-def _single_label_mask(targets: Tensor, class_mask: Tensor, ancestors, rule: str) -> Tensor:
+def _single_label_mask(targets: Tensor, class_mask: Tensor,
+                       ancestors: Tensor | np.ndarray | None, rule: str) -> Tensor:
     """``certain_mask`` for the rows of multi-hot ``targets [B, K]`` with at most one positive;
     rows with several positives (several objects: not one path) keep ``class_mask``."""
     if rule == "none":
@@ -214,6 +217,8 @@ class MaskedSoftmaxCrossEntropyLoss(nn.Module):
 
 class HierarchicalBCELoss(nn.Module):
     """``hierarchical_bce`` with fixed ancestors: ``forward(logits, target, class_mask)``."""
+
+    ancestors: Tensor  # a buffer
 
     def __init__(self, ancestors: Tensor | np.ndarray, reduction: str = "mean",
                  certain_cells: str = "all") -> None:

@@ -15,6 +15,7 @@ from taxdet.core.targets import IGNORE
 from taxdet.losses.ancestor_targets import as_ancestors
 from taxdet.losses.box import box_regression_loss
 from taxdet.losses.cell_plan import plan_cells
+from taxdet.losses.coarse_children import planned_coarse_sum
 from taxdet.losses.fused_focal import planned_focal_sum
 from taxdet.losses.loss_config import DetectionLossConfig, PseudoLabelConfig
 
@@ -69,7 +70,8 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
                           box_weights: Tensor | None = None,
                           teacher_probs: Tensor | None = None,
                           pseudo: PseudoLabelConfig | None = None,
-                          coverage: bool = False) -> LossDict:
+                          coverage: bool = False,
+                          coarse_parents: Tensor | None = None) -> LossDict:
     """Masked focal class loss + weighted Huber box loss on flat anchors; a named dict.
 
     ``cls_logits [B, A, K]``, ``box_pred [B, A, 4]`` (any float dtype; the math is float32
@@ -79,9 +81,12 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
     ``cfg.certain_cells`` makes them certain, see ``taxdet.losses.certain_cells``),
     ``ancestors [K, K] bool`` (a class-j positive is positive for every column of row j),
     ``box_weights [B, A]`` (scales each anchor's box loss), ``teacher_probs [B, A, K]`` with
-    ``pseudo`` (pseudo-labels in the cells still masked). Both losses are divided by
-    ``num_positives.sum() + 1`` as in effdet. Returns ``{"loss", "class_loss", "box_loss"}``,
-    plus ``"coverage" [B, 4, K]`` (``taxdet.losses.cell_plan.COVERAGE_KINDS``) if asked for.
+    ``pseudo`` (pseudo-labels in the cells still masked). With ``cfg.coarse_children``
+    (``taxdet.losses.coarse_children``), a box's masked children also train as a set, a term
+    of the class loss; ``coarse_parents [K] bool`` limits it to those box classes (None: every
+    class with children). Both losses are divided by ``num_positives.sum() + 1`` as in
+    effdet. Returns ``{"loss", "class_loss", "box_loss"}``, plus ``"coverage" [B, 6, K]``
+    (``taxdet.losses.cell_plan.COVERAGE_KINDS``) if asked for.
     """
     _check_inputs(cls_logits, box_pred, cls_targets, box_targets, num_positives, class_mask,
                   box_weights)
@@ -93,17 +98,22 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
         normalizer = (num_positives.sum() + 1.0).float()
         smoothing = 0.0 if cfg.legacy_focal else cfg.label_smoothing
         class_sum = planned_focal_sum(cls_logits, plan, cfg.alpha, cfg.gamma, smoothing)
+        if cfg.coarse_children != "none" and ancestors is not None:
+            class_sum = class_sum + cfg.coarse_children_weight * planned_coarse_sum(
+                cls_logits, cls_targets, plan, ancestors, cfg.alpha, cfg.gamma, coarse_parents)
         class_loss = class_sum / normalizer
         box_loss = box_regression_loss(box_pred, box_targets, normalizer, cfg.delta, box_weights)
         total = class_loss + cfg.box_loss_weight * box_loss
     out = {"loss": total, "class_loss": class_loss, "box_loss": box_loss}
     if coverage:
-        out["coverage"] = plan.coverage
+        out["coverage"] = plan.coverage  # type: ignore[assignment]  # set when asked for
     return out
 
 
 class DetectionLoss(nn.Module):
     """``masked_detection_loss`` with its config (and, optionally, a fixed ancestor matrix)."""
+
+    ancestors: Tensor | None  # a buffer
 
     def __init__(self, cfg: DetectionLossConfig = DetectionLossConfig(),
                  ancestors: Tensor | np.ndarray | None = None) -> None:

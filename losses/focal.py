@@ -1,7 +1,8 @@
 """Elementwise sigmoid focal loss terms (effdet's "new" and "legacy" variants) and their gradient.
 
 All functions here are elementwise: no reduction, no normalisation, no masking. The
-callers (``taxdet.losses.fused_focal``, ``taxdet.losses.classification_loss``) decide which cells count.
+callers (``taxdet.losses.fused_focal``, ``taxdet.losses.classification_loss``) decide which
+cells count.
 
 For binary targets t in {0, 1} both variants reduce to one closed form. Write the
 *signed logit* ``z = x`` for a negative cell (t = 0) and ``z = -x`` for a positive one

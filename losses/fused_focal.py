@@ -14,6 +14,8 @@ temporaries.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -51,7 +53,7 @@ def planned_focal_terms(logits: Tensor, plan: CellPlan, alpha: float, gamma: flo
     ``masked_fill_`` as well, so inf/NaN never leaks from a masked cell.
     """
     x = logits.detach().float()
-    neg_alpha = 1.0 - alpha
+    neg_alpha: float | Tensor = 1.0 - alpha
     if plan.negative_weight is not None:
         neg_alpha = plan.negative_weight * neg_alpha                        # [B, 1|A, K]
     loss, grad = focal_value_and_grad(x, neg_alpha, gamma, label_smoothing)
@@ -91,7 +93,7 @@ class MaskedFocalSum(torch.autograd.Function):
     """Sum of the planned focal loss over ``[B, A, K]``; backward reuses the forward's gradient."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, plan: CellPlan, alpha: float, gamma: float,
+    def forward(ctx: Any, logits: Tensor, plan: CellPlan, alpha: float, gamma: float,
                 label_smoothing: float) -> Tensor:
         loss, grad = planned_focal_terms(logits, plan, alpha, gamma, label_smoothing)
         ctx.save_for_backward(grad)
@@ -101,7 +103,7 @@ class MaskedFocalSum(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output: Tensor):
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None, None, None]:
         # The stored gradient is scaled in place (saves a [B, A, K] allocation), so a second
         # backward through the same graph (retain_graph=True) would be wrong: refuse it.
         if ctx.used:
@@ -115,7 +117,8 @@ class MaskedFocalSum(torch.autograd.Function):
 def planned_focal_sum(logits: Tensor, plan: CellPlan, alpha: float = 0.25, gamma: float = 1.5,
                       label_smoothing: float = 0.0) -> Tensor:
     """Unnormalised focal loss under a ``CellPlan``, a differentiable scalar."""
-    return MaskedFocalSum.apply(logits, plan, alpha, gamma, label_smoothing)
+    total: Tensor = MaskedFocalSum.apply(logits, plan, alpha, gamma, label_smoothing)
+    return total
 
 
 def masked_focal_sum(logits: Tensor, cls_targets: Tensor, class_mask: Tensor | None = None,

@@ -10,6 +10,7 @@ from taxdet.core.config_field import config_field
 from taxdet.core.errors import ConfigError
 
 CERTAIN_CELLS = ("none", "positives", "rows", "all")   # cumulative rules, losses.certain_cells
+COARSE_CHILDREN = ("none", "noisy_or")   # taxdet.losses.coarse_children (that module needs torch)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class DetectionLossConfig:
         "all", "which cells beyond the labeled columns train (docs/losses.md): none = strict "
         "masking; positives = + ancestors of a box's class; rows = + off-path negatives at a "
         "box's anchors; all = + negatives inherited down the tree at background anchors")
+    coarse_children: str = config_field(
+        "none", "at a box labeled only with a parent, train its masked children as a set: "
+        "none = off; noisy_or = one focal positive of P = 1 - prod(1 - p_child) "
+        "(taxdet.losses.coarse_children)")
+    coarse_children_weight: float = config_field(1.0, "weight of the coarse_children term "
+                                                 "against the class loss, > 0")
 
     def __post_init__(self) -> None:
         problems = [msg for bad, msg in [
@@ -44,6 +51,11 @@ class DetectionLossConfig:
             (self.certain_cells not in CERTAIN_CELLS,
              f"certain_cells must be one of {', '.join(CERTAIN_CELLS)}, got "
              f"{self.certain_cells!r}"),
+            (self.coarse_children not in COARSE_CHILDREN,
+             f"coarse_children must be one of {', '.join(COARSE_CHILDREN)}, got "
+             f"{self.coarse_children!r}"),
+            (self.coarse_children_weight <= 0.0,
+             f"coarse_children_weight must be > 0, got {self.coarse_children_weight}"),
             (self.legacy_focal and self.label_smoothing > 0.0,
              "legacy_focal has no label smoothing (effdet would ignore it silently); "
              "use legacy_focal=False or label_smoothing=0"),

@@ -44,7 +44,7 @@ def pseudo_cells(teacher_probs: Tensor, unknown: Tensor, ancestors: Tensor | Non
     return PseudoCells(positive, negative)
 
 
-def unknown_cells(background: Tensor, index: tuple[Tensor, Tensor], row_weights: Tensor,
+def unknown_cells(background: Tensor, index: tuple[Tensor, ...], row_weights: Tensor,
                   cls_targets: Tensor, ignore_value: int) -> Tensor:
     """Cells no rule decides: ``[B, A, K] bool`` (IGNORE rows are never unknown).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from taxdet.core.errors import InputError
 from taxdet.supertax.yamlpos import Pos
@@ -20,7 +21,7 @@ class Diagnostic:
     def __str__(self) -> str:
         return f"{self.pos}: {self.severity}: {self.message}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"file": self.pos.file, "line": self.pos.line, "col": self.pos.col,
                 "severity": self.severity, "message": self.message}
 

@@ -216,7 +216,8 @@ def _resolve(base: Path, path: str) -> str:
 def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
     name = r.name(m, "name", "taxonomy")
     sup = r.name(m, "super_taxonomy", "taxonomy")
-    labels, seen = [], {}
+    labels: list[Label] = []
+    seen: dict[str, Any] = {}
     label_seq = r.sequence(m, "labels", "taxonomy")
     if isinstance(m.get("labels"), Seq) and not label_seq:
         r.warning(label_seq.pos, "taxonomy has no labels: its images will train no class")
@@ -226,7 +227,7 @@ def _read_taxonomy(r: _Reader, m: Map, path: str) -> Taxonomy:
         if label is None:
             continue
         if label.name in seen:
-            r.error(label.pos, f"duplicate label name {label.name!r} in taxonomy "
+            r.error(label.pos, f"duplicate label name {label.name!r} in taxonomy "  # type: ignore[arg-type]
                     f"(first defined at line {seen[label.name].line})")
             continue
         seen[label.name] = label.pos

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class Taxonomy:
     def label(self, name: str) -> Label | None:
         return next((lab for lab in self.labels if lab.name == name), None)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-data form of what changes a model's meaning (hashing and checkpoints).
 
         Data paths are left out: where the images live does not change the classes.

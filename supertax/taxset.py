@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class Validation:
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
 
-    def sets(self) -> list["TaxonomySet"]:
+    def sets(self) -> list[TaxonomySet]:
         """One ``TaxonomySet`` per super-taxonomy (the first of a name), in file order.
 
         Each holds the taxonomies mapped into it, sorted by name. Super-taxonomies
@@ -166,7 +167,8 @@ class TaxonomySet:
     def label_mask(self, name: str) -> np.ndarray:
         """[K] bool for one taxonomy: True = labeled."""
         self.taxonomy(name)  # KeyError naming the known taxonomies
-        return self.masks[self.index[name]]
+        mask: np.ndarray = self.masks[self.index[name]]
+        return mask
 
     def missing_classes(self, name: str) -> list[str]:
         return [self.names[j] for j in np.flatnonzero(~self.label_mask(name))]
@@ -182,7 +184,7 @@ class TaxonomySet:
         """[K, K] bool, see ``SuperTaxonomy.ancestors``."""
         return self.super.ancestors
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain data: enough to rebuild the set (``from_dict``) and to hash it."""
         return {"super_taxonomy": self.super.to_dict(),
                 "taxonomies": [t.to_dict() for t in self.taxonomies]}
@@ -194,10 +196,10 @@ class TaxonomySet:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TaxonomySet":
+    def from_dict(cls, d: dict[str, Any]) -> TaxonomySet:
         """Inverse of ``to_dict`` (data sources are not kept)."""
 
-        def node(nd: dict) -> SuperClass:
+        def node(nd: dict[str, Any]) -> SuperClass:
             return SuperClass(nd["name"], nd.get("exhaustive", False),
                               [node(c) for c in nd.get("children", [])])
 

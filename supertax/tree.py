@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class SuperClass:
 
     name: str
     exhaustive: bool = False
-    children: list["SuperClass"] = field(default_factory=list)
+    children: list[SuperClass] = field(default_factory=list)
     pos: Pos | None = None
 
 
@@ -108,11 +109,11 @@ class SuperTaxonomy:
         p = self.parent[j]
         return None if p == NO_PARENT else self.names[p]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-data form (the YAML format), used for hashing and checkpoints."""
 
-        def node_dict(node: SuperClass) -> dict:
-            out: dict = {"name": node.name}
+        def node_dict(node: SuperClass) -> dict[str, Any]:
+            out: dict[str, Any] = {"name": node.name}
             if node.exhaustive:
                 out["exhaustive"] = True
             if node.children:

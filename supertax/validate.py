@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def _label_where(lab: Label, tax: Taxonomy) -> Pos:
 
 def check_unique_names(objs: list[SuperTaxonomy] | list[Taxonomy], what: str) -> list[Diagnostic]:
     """Two super-taxonomies (or two taxonomies) may not share a name; the later one is flagged."""
-    out, seen = [], {}
+    out: list[Diagnostic] = []
+    seen: dict[str, SuperTaxonomy | Taxonomy] = {}
     for obj in objs:
         if obj.name in seen:
             out.append(Diagnostic(_where(obj, "name"), ERROR, f"{what} name {obj.name!r} is "
@@ -85,7 +87,8 @@ def check_taxonomy(tax: Taxonomy, sup: SuperTaxonomy | None, supers: list[str],
         return [Diagnostic(_where(tax, "super_taxonomy"), ERROR,
                            f"unknown super-taxonomy {tax.super_taxonomy!r} (known: {known}"
                            f"{unread}){did_you_mean(tax.super_taxonomy, supers)}")]
-    out, by_class = [], {}
+    out: list[Diagnostic] = []
+    by_class: dict[str, str] = {}
     for lab in tax.labels:
         if lab.maps_to is None:
             continue
@@ -162,7 +165,8 @@ class CellSources:
         return bool(self.off_path or self.inherited)
 
 
-def cell_sources(sup: SuperTaxonomy, taxes: list[Taxonomy], j: int) -> CellSources:
+def cell_sources(sup: SuperTaxonomy, taxes: list[Taxonomy],
+                 j: int | np.integer[Any]) -> CellSources:
     """``CellSources`` of column ``j`` over ``taxes`` (each taxonomy's ``label_mask``)."""
     anc = sup.ancestors
     own = np.arange(sup.num_classes) == j

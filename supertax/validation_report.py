@@ -8,6 +8,8 @@ it (coarse), or does not label it at all (missing).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic
 from taxdet.supertax.taxonomy import Coverage
@@ -73,7 +75,7 @@ def render_matrix(ts: TaxonomySet, with_hash: bool = True) -> str:
     return "\n".join([title, *lines, LEGEND, ONE_PATH])
 
 
-def render_text(v: Validation, sections: list[str] = ()) -> str:
+def render_text(v: Validation, sections: Sequence[str] = ()) -> str:
     """Every diagnostic (``file:line:col: severity: message``), the matrices, ``sections``
     (e.g. the box counts of the data), a summary line."""
     parts = [str(d) for d in ordered(v.diagnostics)]
@@ -86,7 +88,7 @@ def render_text(v: Validation, sections: list[str] = ()) -> str:
     return "\n".join([*parts, "", summary(v)]).lstrip("\n")
 
 
-def _taxonomy_json(ts: TaxonomySet, name: str) -> dict:
+def _taxonomy_json(ts: TaxonomySet, name: str) -> dict[str, Any]:
     tax = ts.taxonomy(name)
     return {"name": name, "file": tax.path,
             "coverage": [c.value for c in ts.coverage()[name]],
@@ -96,7 +98,7 @@ def _taxonomy_json(ts: TaxonomySet, name: str) -> dict:
             "sampling_weight": tax.sampling_weight}
 
 
-def _set_json(ts: TaxonomySet, with_hash: bool) -> dict:
+def _set_json(ts: TaxonomySet, with_hash: bool) -> dict[str, Any]:
     sup = ts.super
     classes = [{"name": name, "column": j, "parent": sup.parent_name(j),
                 "exhaustive": bool(sup.exhaustive[j])} for j, name in enumerate(sup.names)]
@@ -105,7 +107,7 @@ def _set_json(ts: TaxonomySet, with_hash: bool) -> dict:
             "taxonomies": [_taxonomy_json(ts, t.name) for t in ts.taxonomies]}
 
 
-def to_json(v: Validation, extra: dict | None = None) -> dict:
+def to_json(v: Validation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The text report as plain data.
 
     Diagnostics, and per super-taxonomy its classes and, per taxonomy, coverage
@@ -120,5 +122,5 @@ def to_json(v: Validation, extra: dict | None = None) -> dict:
             "super_taxonomies": [_set_json(ts, v.ok) for ts in v.sets()], **(extra or {})}
 
 
-def render_json(v: Validation, extra: dict | None = None) -> str:
+def render_json(v: Validation, extra: dict[str, Any] | None = None) -> str:
     return json.dumps(to_json(v, extra), indent=2)

@@ -72,27 +72,27 @@ class Pos:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-class Map(dict):
+class Map(dict[Any, Any]):
     """A YAML mapping: ``pos`` is its own position, ``key_pos[k]`` / ``value_pos[k]`` its entries'.
 
     A mapping reached through several aliases is one shared object: treat it as read-only.
     """
 
     pos: Pos
-    key_pos: dict
-    value_pos: dict
-    duplicate_keys: list
+    key_pos: dict[Any, Pos]
+    value_pos: dict[Any, Pos]
+    duplicate_keys: list[tuple[Any, Pos]]
 
     def at(self, key: str) -> Pos:
         """Position of the value under ``key`` or, if absent, of the mapping itself."""
         return self.value_pos.get(key, self.pos)
 
 
-class Seq(list):
+class Seq(list[Any]):
     """A YAML sequence; ``item_pos[i]`` is the position of item ``i``."""
 
     pos: Pos
-    item_pos: list
+    item_pos: list[Pos]
 
 
 class YamlSyntaxError(InputError):
@@ -109,7 +109,8 @@ class YamlLimitError(YamlSyntaxError):
 
 
 def _pos(file: str, node: yaml.Node | yaml.Event) -> Pos:
-    return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
+    return Pos(file, node.start_mark.line + 1,  # type: ignore[union-attr]
+               node.start_mark.column + 1)  # type: ignore[union-attr]
 
 
 class _Loader(yaml.SafeLoader):
@@ -122,11 +123,13 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, text: str, file: str, limits: YamlLimits):
         super().__init__(text)
         self.file, self.limits = file, limits
-        self.depth, self.composed, self.open_anchors = 0, 0, {}
+        self.depth, self.composed = 0, 0
+        self.open_anchors: dict[str, Pos] = {}
         self.alias_pos: dict[tuple[int, int], Pos] = {}  # (id(parent), item) -> alias position
 
-    def compose_node(self, parent, index):
-        event = self.peek_event()
+    def compose_node(self, parent: yaml.Node | None, index: int | yaml.Node | None
+                     ) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self.open_anchors:
                 line = self.open_anchors[event.anchor].line
@@ -135,7 +138,7 @@ class _Loader(yaml.SafeLoader):
                                      f"{line}): recursive YAML structures are not allowed")
             if parent is not None and index is not None:  # where the alias is, for errors
                 self.alias_pos[id(parent), _index_key(index)] = _pos(self.file, event)
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
         self.composed += 1
         if self.composed > self.limits.max_nodes:
             raise _too_many(_pos(self.file, event), self.limits)
@@ -145,7 +148,7 @@ class _Loader(yaml.SafeLoader):
             self.open_anchors[event.anchor] = _pos(self.file, event)
         self.depth += 1
         try:
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
         finally:
             self.depth -= 1
             self.open_anchors.pop(event.anchor, None)

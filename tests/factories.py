@@ -13,9 +13,9 @@ from timm.utils import ModelEmaV3
 import taxdet.supertax as supertax
 from taxdet.datasets.demo import DemoConfig, copy_taxonomies, generate_demo
 from taxdet.datasets.demo_classification import generate_crops
+from taxdet.detection.engine.checkpoint import save_atomic
 from taxdet.detection.model.build import ModelConfig, create_model
-from taxdet.detection.training.checkpoint import save_atomic
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 from tests.paths import DRIVING
 
 TINY_SIZE = 128  # image size of the tiny demos, models and checkpoints

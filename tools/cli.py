@@ -1,7 +1,9 @@
-"""``taxdet <verb> ...``: the installed command; each verb runs the same ``main`` as ``tools/<tool>.py``.
+"""``taxdet <verb> ...``: the installed command; each verb runs the same ``main`` as
+``tools/<tool>.py``.
 
     taxdet validate taxonomies/driving
-    taxdet train --config benchmarks/recipes/demo.yaml --taxonomies taxonomies/driving --output runs/x
+    taxdet train --config benchmarks/recipes/demo.yaml --taxonomies taxonomies/driving \\
+        --output runs/x
     taxdet predict --checkpoint runs/x/last.pt --images DIR --customer customer_b --out pre.json
 
 ``taxdet --help`` lists the verbs; ``taxdet <verb> --help`` a verb's options (without importing
@@ -22,9 +24,12 @@ VERBS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "COCO scores: plain, federated, per customer, per cohort"),
     "predict": ("predict", "pre-labels for a customer's images, in its own labels and ids"),
     "export": ("export", "export a checkpoint to ONNX or TorchScript"),
+    "serve": ("serve", "pre-labels for Label Studio (its ML backend protocol), every customer"),
     "lint": ("lint_labels", "rank likely annotation errors per customer"),
-    "train-classifier": ("train_classifier", "train one image classifier across customer datasets"),
-    "evaluate-classifier": ("evaluate_classifier", "top-n, calibration and OOD scores of a classifier"),
+    "train-classifier": ("train_classifier",
+                         "train one image classifier across customer datasets"),
+    "evaluate-classifier": ("evaluate_classifier",
+                            "top-n, calibration and OOD scores of a classifier"),
     "upgrade-checkpoint": ("upgrade_checkpoint", "rewrite an old checkpoint in the current format"),
     "demo-data": ("make_demo_data", "generate the synthetic demo customers"),
 }

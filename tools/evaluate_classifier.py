@@ -20,6 +20,7 @@ from pathlib import Path
 
 from taxdet.core.errors import ConfigError, run_cli
 from taxdet.core.files import check_outputs, write_atomic
+from taxdet.tools import cli_flags as flags
 
 PLOTS = ("confusion.png", "reliability.png")
 
@@ -27,12 +28,10 @@ PLOTS = ("confusion.png", "reliability.png")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate_classifier.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, metavar="CKPT",
-                   help="a checkpoint of tools/train_classifier.py (last.pt or best.pt); its "
-                   "EMA weights are scored when it has them")
-    p.add_argument("--data", "--taxonomies", nargs="+", default=["taxonomies/driving"],
-                   metavar="PATH", help="taxonomy YAML files or folders whose classification "
-                   "data: entries are scored (default: taxonomies/driving)")
+    flags.add_checkpoint(p, "of tools/train_classifier.py (last.pt or best.pt); its EMA "
+                         "weights are scored when it has them", required=True, type_=str)
+    flags.add_taxonomies(p, "their classification data: entries are scored (default: "
+                         "taxonomies/driving)", default=["taxonomies/driving"], names=("--data",))
     p.add_argument("--super-taxonomy", metavar="NAME",
                    help="the super-taxonomy to read when the files hold several (default: the "
                    "checkpoint's)")
@@ -42,20 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ood", nargs="+", default=[], metavar="DIR",
                    help="more OOD images: every image file below these folders (default: only "
                    "the maps_to: null images of the data)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: %(default)s)")
+    flags.add_device(p)
     p.add_argument("--batch-size", type=int, default=64, metavar="N",
                    help="images per forward pass (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="data-loader processes (default: %(default)s)")
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
-    p.add_argument("--markdown", type=Path, metavar="OUT", help="write the tables as Markdown")
+    flags.add_workers(p, "data-loader processes")
+    flags.add_json(p)
+    flags.add_markdown(p)
     p.add_argument("--plots", type=Path, metavar="DIR",
                    help="write confusion.png and reliability.png into DIR")
+    flags.verbosity(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flags.start_logging(args)
     return run_cli(lambda: run(args))
 
 

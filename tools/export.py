@@ -7,9 +7,9 @@
 Writes the model file and a label map beside it (``customer_b.onnx.labels.json``: each output's
 labels, the labels not predicted, input and output shapes, post-processing settings). The
 graph holds normalisation, the network (EMA weights, eval mode) and per-anchor box decoding;
-top-k and NMS run outside it (``taxdet.detection.export.postprocess``, NumPy). After writing, the file
-is run once (onnxruntime or ``torch.jit.load``) and compared with the eager model. Exit 0 on
-success, 1 on bad input, 2 on usage. See docs/evaluation.md, "Exporting a model".
+top-k and NMS run outside it (``taxdet.detection.export.postprocess``, NumPy). After writing,
+the file is run once (onnxruntime or ``torch.jit.load``) and compared with the eager model.
+Exit 0 on success, 1 on bad input, 2 on usage. See docs/evaluation.md, "Exporting a model".
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import taxdet.supertax as supertax
+from taxdet.tools import cli_flags as flags
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17
@@ -28,24 +29,22 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-3, 1e-4
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="export.py", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, type=Path, metavar="CKPT",
-                   help="a training checkpoint (tools/train.py); its EMA weights are exported")
+    flags.add_checkpoint(p, "of tools/train.py; its EMA weights are exported", required=True)
     p.add_argument("--customer", metavar="NAME",
                    help="slice the class head to this taxonomy's labels (default: every "
                    "super-taxonomy class)")
     p.add_argument("--format", required=True, choices=FORMATS,
                    help="onnx (run with onnxruntime) or torchscript (torch.jit.load)")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE",
-                   help="the model file to write; the label map goes beside it as "
-                   "FILE.labels.json")
+    flags.add_out(p, "the model file (the label map goes beside it as FILE.labels.json)",
+                  required=True)
     p.add_argument("--image-size", type=int, metavar="N",
                    help="input side in pixels, a multiple of 128 (default: the checkpoint's)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                    help=f"ONNX opset version (default: {DEFAULT_OPSET})")
-    p.add_argument("--hierarchy-decoding", action=argparse.BooleanOptionalAction, default=None,
-                   help="write the hierarchy among the outputs into the label map, so the "
-                   "post-processing scores each parent output as the max over its descendant "
-                   "outputs (default: on when the super-taxonomy has any parent)")
+    flags.add_hierarchy_decoding(p, "write the hierarchy among the outputs into the label "
+                                 "map, so the post-processing scores each parent output as the "
+                                 "max over its descendant outputs")
+    flags.verbosity(p)
     return p
 
 
@@ -112,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flags.start_logging(args)
     return supertax.run_cli(lambda: run(args))
 
 

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import taxdet.supertax as supertax
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fit_anchors.py", description=__doc__.splitlines()[0])
-    p.add_argument("--taxonomies", nargs="+", required=True, metavar="PATH",
-                   help="taxonomy YAML files or folders whose datasets are merged")
+    flags.add_taxonomies(p, "their datasets are merged", required=True)
     p.add_argument("--super-taxonomy", metavar="NAME",
                    help="the super-taxonomy to use when the files hold several (default: none)")
     p.add_argument("--image-size", type=int, default=512, metavar="N",
@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IoU a box's best anchor must reach to count as recalled (default: 0.5)")
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the best settings to print (default: 5)")
-    p.add_argument("--out", type=Path, metavar="YAML",
-                   help="write the best settings as a train.py --config snippet")
+    flags.add_out(p, "the best settings as a train.py --config snippet (YAML)")
+    flags.verbosity(p)
     return p
 
 
@@ -66,15 +66,16 @@ def run(args: argparse.Namespace) -> int:
 
 def current_spec(config: str | None):
     """The anchors of a ``train.py --config`` file's model section, else the defaults."""
-    from taxdet.detection.anchors import fit
+    from taxdet.detection.model.build import anchor_spec
+    from taxdet.detection.model.detector_config import TrainConfig
     from taxdet.detection.training.cli_options import resolve
-    from taxdet.detection.training.train_config import TrainConfig
     cfg = resolve(argparse.Namespace(config=config)) if config else TrainConfig()
-    return fit.spec_of(cfg.model)
+    return anchor_spec(cfg.model)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flags.start_logging(args)
     return supertax.run_cli(lambda: run(args))
 
 

@@ -4,6 +4,7 @@
     python tools/make_demo_data.py data/demo [--seed 0] [--images-per-customer 300]
         [--taxonomies PATH ...] [--super-taxonomy NAME]
     python tools/make_demo_data.py data/demo_classifier --classification [--crop-size 64]
+    python tools/make_demo_data.py data/warehouse --world warehouse   # second ablation world
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from pathlib import Path
 import taxdet.supertax as supertax
 from taxdet.datasets.demo import DemoConfig, generate_demo
 from taxdet.datasets.demo_classification import generate_crops
+from taxdet.datasets.warehouse_demo import generate_warehouse
+from taxdet.tools import cli_flags as flags
 
 DEFAULT_TAXONOMIES = Path(__file__).resolve().parents[1] / "taxonomies" / "driving"
+# --world: (generator, default taxonomies, default images per customer)
+WORLDS = {"driving": (generate_demo, DEFAULT_TAXONOMIES, 300),
+          "warehouse": (generate_warehouse, DEFAULT_TAXONOMIES.with_name("warehouse"), 150)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: %(default)s)")
     p.add_argument("--format", choices=("jpg", "png"), default="jpg",
                    help="image file format; jpg at quality 92 (default: %(default)s)")
-    p.add_argument("--taxonomies", nargs="+", default=[str(DEFAULT_TAXONOMIES)], metavar="PATH",
-                   help="taxonomy YAML files or folders: one customer folder per taxonomy "
-                   "(default: taxonomies/driving)")
+    p.add_argument("--world", choices=list(WORLDS), default="driving",
+                   help="which synthetic world: driving (street scenes) or warehouse (shelf "
+                   "racks, the second ablation world; default taxonomies/warehouse, 150 images "
+                   "per customer) (default: %(default)s)")
+    flags.add_taxonomies(p, "one customer folder per taxonomy (default: taxonomies/driving)",
+                         default=[str(DEFAULT_TAXONOMIES)])
     p.add_argument("--classification", action="store_true",
                    help="write the classification world instead: crops of the objects each "
                    "customer labels, in <out>/<customer>/<label>/ (ImageFolder layout; labels "
@@ -49,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--super-taxonomy", metavar="NAME",
                    help="the super-taxonomy whose customers to generate, when the taxonomy "
                    "files hold several (default: the only one)")
+    flags.verbosity(p)
     return p
 
 
@@ -58,18 +68,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    flags.start_logging(args)
     return supertax.run_cli(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
+    generate, world_taxonomies, world_images = WORLDS[args.world]
+    if args.taxonomies == [str(DEFAULT_TAXONOMIES)]:
+        args.taxonomies = [str(world_taxonomies)]
+    if args.classification and args.world != "driving":
+        raise supertax.ConfigError("--classification writes the driving world only")
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     if args.classification:
         return run_classification(args, taxset)
-    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer or 300,
+    cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer or world_images,
                      test_images=args.test_images, image_size=args.image_size,
                      image_format=args.format)
     t0 = time.perf_counter()
-    summaries = generate_demo(args.out, taxset, cfg)
+    summaries = generate(args.out, taxset, cfg)
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s (seed {args.seed})")
     for s in summaries:
         objects = ", ".join(f"{k} {n}" for k, n in sorted(s.objects.items()))

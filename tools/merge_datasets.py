@@ -19,17 +19,16 @@ import sys
 import taxdet.supertax as supertax
 from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
 from taxdet.datasets import MergeConfig, merge
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="merge_datasets.py", description=__doc__.splitlines()[0])
-    ap.add_argument("--taxonomies", nargs="+", required=True, metavar="PATH",
-                    help="taxonomy YAML files or folders (one super-taxonomy and its customers)")
+    flags.add_taxonomies(ap, "one super-taxonomy and its customers", required=True)
     ap.add_argument("--super-taxonomy", metavar="NAME",
                     help="the super-taxonomy to merge into, when the taxonomy files hold "
                     "several (default: the only one)")
-    ap.add_argument("--out", required=True, metavar="JSON",
-                    help="super-dataset COCO file to write")
+    flags.add_out(ap, "the super-dataset COCO file", required=True)
     ap.add_argument("--report", metavar="JSON",
                     help="also write the merge report as JSON here (default: not written)")
     ap.add_argument("--allow-unmapped", action="store_true",
@@ -39,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--duplicates", choices=("report", "error"), default="report",
                     help="same image bytes seen twice: keep and report, or fail "
                     "(default: %(default)s)")
+    flags.verbosity(ap)
     return ap
 
 
@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    flags.start_logging(args)
     cfg = MergeConfig(allow_unmapped=args.allow_unmapped, check_images=not args.no_check_images,
                       duplicates=args.duplicates)
     return supertax.run_cli(lambda: run(args, cfg))

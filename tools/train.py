@@ -21,21 +21,25 @@ import sys
 
 from taxdet.core.errors import run_cli
 from taxdet.detection.training.cli_options import parse_args, resolve, training_parser  # no torch
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option, grouped by config section; building it imports no torch (fast --help)."""
-    return training_parser(
+    parser = training_parser(
         "train.py", __doc__, "%(prog)s [--config YAML] [--taxonomies PATH ...] [--data JSON] "
         "[--output DIR] [--resume CKPT] [options]")
+    flags.verbosity(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
+    flags.start_logging(args)
     try:
         return run_cli(lambda: run(args))
     finally:
-        from taxdet.detection.training import distributed  # torch: imported once parsing is done
+        from taxdet.detection.engine import distributed  # torch: imported once parsing is done
         distributed.shutdown()
 
 
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     state = trainer.fit()
     if trainer.dist.is_main:
         print(trainer.summary())
-        print(json.dumps({"best_AP": state.best_ap, "steps": state.step, "output": cfg.run.output}))
+        print(json.dumps({"best_AP": state.best_metric, "steps": state.step,
+                          "output": cfg.run.output}))
     return 0
 
 

@@ -23,19 +23,23 @@ import sys
 from taxdet.core.errors import run_cli
 from taxdet.detection.classification.classifier_config import CLASSIFIER  # no torch
 from taxdet.detection.training.cli_options import parse_args, resolve, training_parser
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option, grouped by config section (the detector's optim, run and split among
     them)."""
-    return training_parser(
+    parser = training_parser(
         "train_classifier.py", __doc__, "%(prog)s [--config YAML] [--taxonomies PATH ...] "
         "[--output DIR] [--loss {softmax,bce,focal,hierarchical}] [--resume CKPT] [options]",
         CLASSIFIER)
+    flags.verbosity(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
+    flags.start_logging(args)
     return run_cli(lambda: run(args))
 
 
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = ClassifierTrainer(cfg)
     state = trainer.fit()
     print(trainer.summary())
-    print(json.dumps({"best_accuracy": state.best_ap, "steps": state.step,
+    print(json.dumps({"best_accuracy": state.best_metric, "steps": state.step,
                       "output": cfg.run.output}))
     return 0
 

@@ -7,7 +7,7 @@ Older checkpoints held the numpy and python RNG states pickled, so reading them 
 that ONLY with ``--trust``: give it only for a file you wrote yourself or got from someone you
 trust. Without ``--trust`` it converts only files that load safely (e.g. a state dict without a
 digest). NEW gets the RNG states as tensors and the SHA-256 digest (see
-``taxdet.detection.training.checkpoint``); it is written atomically and must not exist yet (OLD is
+``taxdet.detection.engine.checkpoint``); it is written atomically and must not exist yet (OLD is
 never changed). Exit 0 written, 1 bad input (``error: ...``), 2 usage.
 """
 
@@ -21,8 +21,9 @@ import torch
 
 from taxdet.core.errors import OutputError, run_cli
 from taxdet.core.files import check_outputs
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.checkpoint import CheckpointError
+from taxdet.detection.engine import checkpoint
+from taxdet.detection.engine.checkpoint import CheckpointError
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(must not exist)")
     p.add_argument("--trust", action="store_true", help="allow an unsafe load of OLD, which can "
                    "run code stored in it: only for files from a trusted source")
+    flags.verbosity(p)
     return p
 
 
@@ -103,6 +105,7 @@ def upgrade(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    flags.start_logging(args)
     return run_cli(lambda: upgrade(args))
 
 

@@ -15,6 +15,7 @@ import sys
 
 from taxdet.supertax import InputError, validate_files
 from taxdet.supertax import validation_report as report
+from taxdet.tools import cli_flags as flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-counts", action="store_true",
                         help="do not read the data: annotation files to count boxes per class "
                         "(faster on large datasets)")
+    flags.verbosity(parser)
     return parser
 
 
@@ -44,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    flags.start_logging(args)
     try:
         validation = validate_files(args.paths)
     except InputError as exc:

@@ -24,6 +24,8 @@ DEFAULT_ASPECTS = ((1.0, 1.0), (1.4, 0.7), (0.7, 1.4))  # effdet's (x, y) multip
 SCALES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 BPR_WARN = 0.95  # train.py warns below this
 
+# ``taxdet.detection.model.build.anchor_spec`` gives the ``AnchorSpec`` of a ``ModelConfig``.
+
 
 @dataclass(frozen=True)
 class AnchorSpec:
@@ -115,13 +117,6 @@ def search(boxes: torch.Tensor, image_size: int, pos_iou: float = 0.5,
     results = [evaluate_spec(AnchorSpec(s, a), boxes, image_size, pos_iou)
                for s, a in itertools.product(scales, sorted(aspect_sets))]
     return sorted(results, key=lambda r: (-r.bpr, -r.mean_best_iou))
-
-
-def spec_of(model_cfg) -> AnchorSpec:
-    """The anchors a ``ModelConfig`` gives its model (the effdet model's own where unset)."""
-    from taxdet.detection.model.build import anchor_settings
-    s = anchor_settings(model_cfg)
-    return AnchorSpec(s["anchor_scale"], tuple(s["aspect_ratios"]), s["num_scales"])
 
 
 def describe(result: FitResult) -> str:

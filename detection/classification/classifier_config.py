@@ -1,10 +1,11 @@
 """Typed configuration of an image-classifier run, filled from defaults < YAML file < flags.
 
-The classifier trains with the detector's machinery (``taxdet.detection.training``): the same
-``OptimConfig`` (optimizer, warm-up + cosine schedule, EMA, step budget), ``RunConfig`` (run
-folder, seed, validation, resume, ``taxonomy_mask``), ``SplitConfig`` and command line
-(``CLASSIFIER``, a ``taxdet.detection.training.cli_options.CommandLine``). The sections here say what
-is classifier-specific: the timm model, the classification data, the augmentation and the loss.
+The classifier trains on the engine (``taxdet.detection.engine``): the same ``OptimConfig``
+(optimizer, warm-up + cosine schedule, EMA, step budget), ``RunConfig`` (run folder, seed,
+validation, resume, ``taxonomy_mask``) and command line (``CLASSIFIER``, a
+``taxdet.detection.engine.command_line.CommandLine``) as the detector, and its ``SplitConfig``.
+The sections here say what is classifier-specific: the timm model, the classification data, the
+augmentation and the loss.
 Torch-free, so ``tools/train_classifier.py --help`` stays fast.
 """
 
@@ -17,8 +18,8 @@ from taxdet.core.config_field import config_field
 from taxdet.core.errors import ConfigError
 from taxdet.datasets.augment_config import ClassifierAugmentConfig
 from taxdet.datasets.split import SplitConfig
-from taxdet.detection.training.cli_options import CommandLine
-from taxdet.detection.training.train_config import OptimConfig, RunConfig, Sections
+from taxdet.detection.engine.command_line import CommandLine
+from taxdet.detection.engine.config_sections import OptimConfig, RunConfig, Sections
 
 LossName = Literal["softmax", "bce", "focal", "hierarchical"]
 SIGMOID_LOSSES = ("bce", "focal", "hierarchical")  # one probability per class, not a softmax

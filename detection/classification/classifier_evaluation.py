@@ -51,7 +51,7 @@ class CustomerView:
     names: list[str]
 
     @classmethod
-    def of(cls, taxset: TaxonomySet, name: str) -> "CustomerView":
+    def of(cls, taxset: TaxonomySet, name: str) -> CustomerView:
         names: dict[int, list[str]] = {}
         for label, column in taxset.label_columns(name).items():
             if column is not None:

@@ -1,8 +1,8 @@
 """The classifier's data: concatenate the taxonomies' classification datasets, split them
 stably, and build the loaders.
 
-The split is the detector's (``taxdet.datasets.split``, keyed by content hash by default), so an image
-keeps its side whichever taxonomies are trained together: a task-centric classifier of one
+The split is the detector's (``taxdet.datasets.split``, keyed by content hash by default), so an
+image keeps its side whichever taxonomies are trained together: a task-centric classifier of one
 customer and the concatenated one validate on the same images of that customer. Training draws
 come from the detector's ``TaxonomyWeightedSampler`` (taxonomies by ``sampling_weight``).
 """
@@ -21,7 +21,7 @@ from taxdet.datasets.classification_data import ClassificationSample, load_class
 from taxdet.datasets.classification_torch import ClassificationDataset, EpochDraws
 from taxdet.datasets.sampler import TaxonomyWeightedSampler
 from taxdet.datasets.split import assign_split
-from taxdet.detection.training.train_data import _worker_init
+from taxdet.detection.engine.seeding import worker_init
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ClassifierData:
         draws = EpochDraws(self.train, self.sampler.epoch_draws(), self.augment, self.seed,
                            epoch)
         return DataLoader(draws, batch_size=self.batch_size, shuffle=False, drop_last=True,
-                          num_workers=self.workers, worker_init_fn=_worker_init)
+                          num_workers=self.workers, worker_init_fn=worker_init)
 
     def val_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         return eval_loader(self.val, self.batch_size, self.workers)
@@ -59,7 +59,7 @@ def eval_loader(dataset: ClassificationDataset, batch_size: int, workers: int = 
                 ) -> DataLoader:
     """Batches of ``dataset`` in order, not augmented."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                      worker_init_fn=_worker_init)
+                      worker_init_fn=worker_init)
 
 
 def warn_untaught_classes(train: list[ClassificationSample], taxset: supertax.TaxonomySet

@@ -3,7 +3,7 @@
 ``create_classifier`` builds ``timm.create_model(name, pretrained=False, num_classes=K)``:
 nothing is ever downloaded. ``model.weights`` names a local file to start from (a timm or
 torchvision state dict, or a classifier checkpoint's ``model``), read by
-``taxdet.detection.model.weights_file`` (``weights_only=True``: no code from the file runs). Its
+``taxdet.detection.engine.weights_file`` (``weights_only=True``: no code from the file runs). Its
 classifier layer is used when its shape fits K classes and kept fresh otherwise (an ImageNet
 file has 1000 classes); every other tensor must fit.
 """
@@ -11,14 +11,13 @@ file has 1000 classes); every other tensor must fit.
 from __future__ import annotations
 
 import timm
-import torch
 from torch import nn
 
 from taxdet.core.errors import ConfigError
 from taxdet.core.names import did_you_mean
 from taxdet.detection.classification.classifier_config import ClassifierModelConfig
-from taxdet.detection.model.weights_file import CheckpointError, load
-from taxdet.detection.training.checkpoint import weights_misfit
+from taxdet.detection.engine.checkpoint import weights_misfit
+from taxdet.detection.engine.weights_file import CheckpointError, load
 
 
 def create_classifier(cfg: ClassifierModelConfig, num_classes: int) -> nn.Module:
@@ -60,11 +59,15 @@ def load_weights_file(model: nn.Module, path: str) -> list[str]:
     return fresh
 
 
-@torch.no_grad()
-def copy_class_rows(model: nn.Module, weights: dict, kept: list[tuple[str, int, int]]) -> None:
-    """Copy the classifier rows ``(class, old row, new row)`` of ``weights`` (a checkpoint's
-    state dict for other classes) into ``model``; other rows keep their values."""
-    params = dict(model.named_parameters())
+def fit_class_rows(model: nn.Module, weights: dict, kept: list[tuple[str, int, int]]) -> dict:
+    """``weights`` (a checkpoint's state dict for other classes) made to fit ``model``: its
+    classifier layer is the model's fresh one with the rows ``(class, old row, new row)`` of
+    ``weights`` copied in; every other tensor is taken from ``weights`` as it is."""
+    fresh = model.state_dict()
+    out = dict(weights)
+    old, new = [i for _, i, _ in kept], [j for _, _, j in kept]
     for key in classifier_keys(model):
-        old, new = [i for _, i, _ in kept], [j for _, _, j in kept]
-        params[key][new] = weights[key][old].to(params[key].dtype)
+        rows = fresh[key].detach().clone()
+        rows[new] = weights[key][old].to(rows.dtype)
+        out[key] = rows
+    return out

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from taxdet.detection.classification.classifier_evaluation import ClassifierEvaluation
-from taxdet.detection.evaluation.eval_plots import _save, plt
+from taxdet.detection.engine.curves import plt, save_figure
 
 
 def confusion_plot(result: ClassifierEvaluation, path: Path) -> Path:
@@ -30,7 +30,7 @@ def confusion_plot(result: ClassifierEvaluation, path: Path) -> Path:
         ax.set(title=f"{task.taxonomy} (top-1 {task.top_n[1]:.3f})", xlabel="predicted",
                ylabel="true")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reliability_plot(result: ClassifierEvaluation, path: Path) -> Path:
@@ -50,7 +50,7 @@ def reliability_plot(result: ClassifierEvaluation, path: Path) -> Path:
     hist.bar(centers, count / max(count.sum(), 1), width, color="grey")
     hist.set(xlabel="confidence", ylabel="share of images", xlim=(0, 1))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_plots(result: ClassifierEvaluation, folder: str | Path) -> list[Path]:

@@ -5,7 +5,7 @@
     result = evaluate_checkpoint("runs/cls/last.pt", ["taxonomies/driving"], split="val")
     print(result.format_table())
 
-The checkpoint is read by ``taxdet.detection.model.weights_file`` (``weights_only=True``, digest
+The checkpoint is read by ``taxdet.detection.engine.weights_file`` (``weights_only=True``, digest
 checked) and must be a classifier's (``checkpoint["task"] == "classification"``). The data is
 read from the taxonomies given (their ``data:`` classification entries) and split as the run
 split it (the checkpoint's ``split`` config): ``split="val"`` scores the images the run held
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import taxdet.supertax as supertax
-from taxdet.core.errors import ConfigError, InputError, InputNotFoundError
+from taxdet.core.errors import ConfigError, InputNotFoundError
 from taxdet.datasets.classification_data import (
     IMAGE_SUFFIXES,
     OOD,
@@ -41,12 +41,25 @@ from taxdet.detection.classification.classifier_evaluation import (
 from taxdet.detection.classification.classifier_loaders import eval_loader
 from taxdet.detection.classification.classifier_model import create_classifier
 from taxdet.detection.classification.classifier_trainer import TASK
-from taxdet.detection.prediction.predictor import REQUIRED_KEYS, _checkpoint_taxonomies, _weights
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.checkpoint import CheckpointError
-from taxdet.detection.training.distributed import DistInfo, pick_device
+from taxdet.detection.engine.checkpoint import CheckpointError
+from taxdet.detection.engine.model_loading import ModelSpec, load_model
 
 SPLITS = ("val", "train", "all")
+
+
+def classifier_description(cfg: ClassifierConfig, taxset: supertax.TaxonomySet) -> str:
+    return f"{cfg.model.name} with {taxset.num_classes} classes"
+
+
+def build_classifier(cfg: ClassifierConfig, taxset: supertax.TaxonomySet) -> torch.nn.Module:
+    """A fresh network for ``cfg``; its weights come from the checkpoint, not ``model.weights``."""
+    return create_classifier(dataclasses.replace(cfg.model, weights=None), taxset.num_classes)
+
+
+CLASSIFIER_MODEL = ModelSpec(
+    ClassifierConfig, build_classifier, classifier_description, task=TASK,
+    wrong_task="not a classifier checkpoint (tools/train_classifier.py writes them; a "
+               "detector's is scored by tools/evaluate.py)")
 
 
 def load_classifier(path: str | Path, device: str = "cpu", use_ema: bool = True
@@ -54,28 +67,8 @@ def load_classifier(path: str | Path, device: str = "cpu", use_ema: bool = True
     """``(model in eval mode on device, the checkpoint's taxonomies, its config)``; the EMA
     weights when the checkpoint has them and ``use_ema``. ``CheckpointError`` naming the file
     for anything but a readable classifier checkpoint."""
-    ckpt = checkpoint.load(path, required=REQUIRED_KEYS)
-    if ckpt.get("task") != TASK:
-        raise CheckpointError(f"{path}: not a classifier checkpoint (tools/train_classifier.py "
-                              "writes them; a detector's is scored by tools/evaluate.py)")
-    taxset = _checkpoint_taxonomies(ckpt, path)
-    checkpoint.check_taxonomy(ckpt, taxset, path)  # a tampered 'taxonomies' fails here
-    try:
-        cfg = ClassifierConfig.from_dict(ckpt["config"], where=f"{path}: config")
-    except InputError as exc:
-        raise CheckpointError(str(exc)) from None
-    model = create_classifier(dataclasses.replace(cfg.model, weights=None), taxset.num_classes)
-    state, which = _weights(ckpt, use_ema, str(path))
-    misfit = checkpoint.weights_misfit(model, state)
-    if misfit:
-        raise CheckpointError(f"{path}: '{which}' weights do not fit {cfg.model.name} with "
-                              f"{taxset.num_classes} classes: {'; '.join(misfit)}")
-    model.load_state_dict(state)
-    try:
-        dev = pick_device(str(device), DistInfo())
-    except RuntimeError as exc:  # CUDA asked for but absent
-        raise ConfigError(str(exc)) from None
-    return model.to(dev).eval(), taxset, cfg
+    loaded = load_model(path, CLASSIFIER_MODEL, use_ema=use_ema, device=device)
+    return loaded.model, loaded.taxset, loaded.config
 
 
 def folder_images(folders: list[str], taxset: supertax.TaxonomySet) -> list[ClassificationSample]:

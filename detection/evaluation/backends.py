@@ -59,11 +59,11 @@ class CocoArrays:
     category_ids: list[int]
 
     @classmethod
-    def empty(cls, category_ids: list[int]) -> "CocoArrays":
+    def empty(cls, category_ids: list[int]) -> CocoArrays:
         c = len(category_ids)
         return cls(-np.ones((10, 101, c, 4, 3)), -np.ones((10, c, 4, 3)), list(category_ids))
 
-    def take(self, category_ids: list[int]) -> "CocoArrays":
+    def take(self, category_ids: list[int]) -> CocoArrays:
         """The arrays of a subset of categories."""
         idx = [self.category_ids.index(c) for c in category_ids]
         return CocoArrays(self.precision[:, :, idx], self.recall[:, idx], list(category_ids))

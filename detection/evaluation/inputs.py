@@ -147,7 +147,7 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def select(self, keep: np.ndarray) -> "Predictions":
+    def select(self, keep: np.ndarray) -> Predictions:
         """The detections where ``keep`` [D] bool (or an index array) selects them."""
         return Predictions(self.image_ids[keep], self.category_ids[keep], self.boxes[keep],
                            self.scores[keep], self.warnings)

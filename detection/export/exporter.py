@@ -43,12 +43,10 @@ from taxdet.detection.export.sliced_head import (
     slice_class_head,
 )
 from taxdet.detection.model.build import create_model
-from taxdet.detection.prediction.hierarchy_decoding import (
-    hierarchy_groups,
-    resolve_hierarchy_decoding,
-)
+from taxdet.detection.model.detector_config import TrainConfig
+from taxdet.detection.model.hierarchy_scores import hierarchy_groups
+from taxdet.detection.prediction.hierarchy_decoding import resolve_hierarchy_decoding
 from taxdet.detection.prediction.predictor import load_predictor
-from taxdet.detection.training.train_config import TrainConfig
 from taxdet.supertax import TaxonomySet
 
 FORMATS = ("onnx", "torchscript")

@@ -14,7 +14,7 @@ the other folds, no validation split), with the given training config otherwise,
 from __future__ import annotations
 
 import copy
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +22,13 @@ from taxdet.core.errors import ConfigError
 from taxdet.datasets import SuperDataset
 from taxdet.datasets.sample import Sample
 from taxdet.datasets.split import SplitConfig, hash_unit, split_key
+from taxdet.detection.engine.command_line import merge_trees
 from taxdet.detection.linting.matching import ImagePredictions
 from taxdet.detection.linting.predictions import predict_samples
-from taxdet.detection.training.cli_options import merge_trees
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.supertax import TaxonomySet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,8 @@ def train_fold(base: dict, taxonomies: list[str], dataset: SuperDataset, train: 
     train_json = out / f"fold{fold}_train.json"
     dataset.subset([s.image_id for s in train]).write(train_json)
     train_cfg = fold_config(base, taxonomies, train_json, out / f"fold{fold}", cfg)
-    print(f"cross-fit: fold {fold + 1} of {cfg.folds}: training on {len(train)} images into "
-          f"{train_cfg.run.output}", file=sys.stderr)
+    log.info(f"cross-fit: fold {fold + 1} of {cfg.folds}: training on {len(train)} images "
+             f"into {train_cfg.run.output}")
     Trainer(train_cfg).fit()
     return Path(train_cfg.run.output) / "last.pt"
 

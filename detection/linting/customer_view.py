@@ -37,7 +37,7 @@ class CustomerView:
     class_names: tuple[str, ...]
 
     @classmethod
-    def of(cls, taxset: TaxonomySet, name: str) -> "CustomerView":
+    def of(cls, taxset: TaxonomySet, name: str) -> CustomerView:
         columns = taxset.label_columns(name)
         direct = {col: label for label, col in columns.items() if col is not None}
         return cls(name, np.asarray(taxset.label_mask(name), bool),

@@ -61,7 +61,7 @@ class ImageLabels:
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     @classmethod
-    def of(cls, sample: Sample) -> "ImageLabels":
+    def of(cls, sample: Sample) -> ImageLabels:
         return cls(np.asarray(sample.boxes, np.float64).reshape(-1, 4),
                    np.asarray(sample.classes, np.int64),
                    np.asarray(sample.source_ann_ids, np.int64),
@@ -77,7 +77,7 @@ class ImagePredictions:
     classes: np.ndarray
 
     @classmethod
-    def empty(cls) -> "ImagePredictions":
+    def empty(cls) -> ImagePredictions:
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ from taxdet.datasets.transforms import AugmentConfig, eval_transform
 from taxdet.detection.evaluation.run_split import RunSplit, SplitEntry, read_split
 from taxdet.detection.linting.matching import ImagePredictions, predictions_by_image
 from taxdet.detection.model.detector_wrappers import PredictBench
-from taxdet.detection.training.steps import predict
+from taxdet.detection.prediction.predictor import predict
 from taxdet.supertax import TaxonomySet
 
 

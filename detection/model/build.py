@@ -18,8 +18,9 @@ from effdet import EfficientDet, get_efficientdet_config
 from effdet.config.model_config import efficientdet_model_param_dict
 
 from taxdet.core.errors import ConfigError
+from taxdet.detection.anchors.fit import AnchorSpec
+from taxdet.detection.engine.weights_file import load as load_weights_file
 from taxdet.detection.model.model_config import ModelConfig
-from taxdet.detection.model.weights_file import load as load_weights_file
 
 MODEL_NAMES = tuple(efficientdet_model_param_dict)
 
@@ -60,10 +61,17 @@ def anchor_settings(cfg: ModelConfig) -> dict[str, Any]:
             "num_scales": int(config.num_scales)}
 
 
+def anchor_spec(cfg: ModelConfig) -> AnchorSpec:
+    """The anchors a ``ModelConfig`` gives its model (the effdet model's own where unset), as
+    the anchor fit (``taxdet.detection.anchors.fit``) compares them."""
+    s = anchor_settings(cfg)
+    return AnchorSpec(s["anchor_scale"], tuple(s["aspect_ratios"]), s["num_scales"])
+
+
 def load_backbone(model: EfficientDet, path: str | Path) -> None:
     """Load a local timm backbone state dict; raise naming the file and the mismatching keys.
 
-    The file is read like a checkpoint (``taxdet.detection.model.weights_file.load``): with
+    The file is read like a checkpoint (``taxdet.detection.engine.weights_file.load``): with
     ``weights_only=True``, never running code from it; its digest is checked when it has one.
     """
     state = load_weights_file(path, bare=True)

@@ -15,8 +15,8 @@ from effdet.anchors import Anchors
 from effdet.bench import _batch_detection, _post_process
 
 from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig
+from taxdet.detection.model.hierarchy_scores import hierarchy_max_levels
 from taxdet.detection.model.multihead import PerTaxonomyHeads
-from taxdet.detection.prediction.hierarchy_decoding import hierarchy_max_levels
 from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss
 from taxdet.losses.cell_plan import COVERAGE_KINDS
 from taxdet.losses.loss_config import PseudoLabelConfig
@@ -103,7 +103,7 @@ class PredictBench(nn.Module):
 
     ``hierarchy``: None, or the [K, K] ``ancestors`` matrix for hierarchy-consistent decoding
     (each parent column scored as the max over its descendants before top-k and NMS;
-    ``taxdet.detection.prediction.hierarchy_decoding``)."""
+    ``taxdet.detection.model.hierarchy_scores``)."""
 
     def __init__(self, model: nn.Module, max_det_per_image: int = 100,
                  score_threshold: float = 0.001, hierarchy: torch.Tensor | None = None):

@@ -4,17 +4,21 @@
     results = predict_images(predictor, "data/demo/test/annotations.json", "data/demo/test/images",
                              taxset=taxset, image_size=cfg.model.image_size)
 
-``results`` is a COCO results list: the ground truth's image ids,
+The checkpoint is read and its model rebuilt by the engine's ``load_model``
+(``taxdet.detection.engine.model_loading``); ``predict`` runs a predictor over a loader (also
+validation's). ``results`` is a COCO results list: the ground truth's image ids,
 ``category_id`` = super-taxonomy column + 1, boxes in original image pixels.
 
-Hierarchy-consistent decoding (``taxdet.detection.prediction.hierarchy_decoding``) scores each parent column
-as the max over its descendants before NMS; ``hierarchy_decoding`` None (auto) turns it on
-for a super-taxonomy with any parent. ``set_hierarchy_decoding`` switches a loaded predictor.
+Hierarchy-consistent decoding (``taxdet.detection.prediction.hierarchy_decoding``) scores each
+parent column as the max over its descendants before NMS; ``hierarchy_decoding`` None (auto)
+turns it on for a super-taxonomy with any parent. ``set_hierarchy_decoding`` switches a loaded
+predictor.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,50 +26,30 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from taxdet.core.errors import ConfigError, InputError
 from taxdet.datasets.images import image_files, read_ground_truth
 from taxdet.datasets.sample import Sample
 from taxdet.datasets.torch_dataset import DetectionDataset, collate
 from taxdet.datasets.transforms import AugmentConfig, eval_transform
+from taxdet.detection.engine.model_loading import ModelSpec, load_model
 from taxdet.detection.model.build import create_model
-from taxdet.detection.model.detector_wrappers import PredictBench
+from taxdet.detection.model.detector_config import TrainConfig
+from taxdet.detection.model.detector_wrappers import PredictBench, to_coco_results
 from taxdet.detection.prediction.hierarchy_decoding import set_hierarchy_decoding
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.checkpoint import CheckpointError
-from taxdet.detection.training.distributed import DistInfo, pick_device
-from taxdet.detection.training.steps import predict
-from taxdet.detection.training.train_config import TrainConfig
 from taxdet.supertax import TaxonomySet
 
-REQUIRED_KEYS = ("model", "config", "taxonomies", "taxonomy_hash")
-EMA_PREFIX = "module."  # timm ModelEmaV3 keeps the averaged copy as ``self.module``
+
+def detector_description(cfg: TrainConfig, taxset: TaxonomySet) -> str:
+    return f"{cfg.model.name} at {cfg.model.image_size}px with {taxset.num_classes} classes"
 
 
-def ema_model_state(ema_state: dict, source: str) -> dict:
-    """The model's own keys from a ``ModelEmaV3.state_dict()`` (``module.<key>`` -> ``<key>``)."""
-    if not isinstance(ema_state, dict):
-        raise CheckpointError(f"{source}: 'ema' is a {type(ema_state).__name__}, not a state dict")
-    foreign = [k for k in ema_state if not (isinstance(k, str) and k.startswith(EMA_PREFIX))]
-    if foreign:
-        raise CheckpointError(f"{source}: 'ema' weights are not a ModelEmaV3 state dict "
-                              f"(keys without {EMA_PREFIX!r}, e.g. {foreign[:3]})")
-    return {k[len(EMA_PREFIX):]: v for k, v in ema_state.items()}
+def build_detector(cfg: TrainConfig, taxset: TaxonomySet) -> torch.nn.Module:
+    """A fresh network for ``cfg``; its weights come from the checkpoint, so a backbone file
+    of the training machine is not needed."""
+    model_cfg = dataclasses.replace(cfg.model, pretrained_backbone=None)
+    return create_model(model_cfg, taxset.num_classes, head_masks=np.asarray(taxset.masks))
 
 
-def _weights(ckpt: dict, use_ema: bool, source: str) -> tuple[dict, str]:
-    """(state dict, "ema" | "model"): the EMA weights when asked for and present."""
-    if use_ema and ckpt.get("ema") is not None:
-        return ema_model_state(ckpt["ema"], source), "ema"
-    return ckpt["model"], "model"
-
-
-def _checkpoint_taxonomies(ckpt: dict, source: str | Path) -> TaxonomySet:
-    """The checkpoint's own ``taxonomies``; a ``CheckpointError`` naming the file if unreadable."""
-    try:
-        return TaxonomySet.from_dict(ckpt["taxonomies"])
-    except (InputError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"{source}: its 'taxonomies' cannot be read "
-                              f"({type(exc).__name__}: {exc})") from None
+DETECTOR = ModelSpec(TrainConfig, build_detector, detector_description)
 
 
 def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
@@ -80,32 +64,25 @@ def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
     ``hierarchy_decoding``: parents scored as the max over their descendants before NMS;
     None (auto) = on iff the super-taxonomy has a parent (``predictor.hierarchy`` tells).
     """
-    # read without running code from the file, its digest checked (detection.training.checkpoint)
-    ckpt = checkpoint.load(ckpt_path, required=REQUIRED_KEYS)
-    if taxset is None:
-        taxset = _checkpoint_taxonomies(ckpt, ckpt_path)
-    checkpoint.check_taxonomy(ckpt, taxset, ckpt_path)  # also catches a tampered 'taxonomies'
-    try:
-        cfg = TrainConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(str(exc)) from None
-    # the weights come from the checkpoint: a backbone file of the training machine is not needed
-    model_cfg = dataclasses.replace(cfg.model, pretrained_backbone=None)
-    model = create_model(model_cfg, taxset.num_classes, head_masks=np.asarray(taxset.masks))
-    state, which = _weights(ckpt, use_ema, str(ckpt_path))
-    misfit = checkpoint.weights_misfit(model, state)
-    if misfit:
-        raise CheckpointError(f"{ckpt_path}: '{which}' weights do not fit {cfg.model.name} at "
-                              f"{cfg.model.image_size}px with {taxset.num_classes} classes: "
-                              f"{'; '.join(misfit)}")
-    model.load_state_dict(state, strict=True)
-    try:
-        device = pick_device(str(device), DistInfo())
-    except RuntimeError as exc:  # CUDA asked for but absent
-        raise ConfigError(str(exc)) from None
-    predictor = PredictBench(model).to(device).eval()
-    set_hierarchy_decoding(predictor, taxset, hierarchy_decoding)
-    return predictor, taxset, cfg
+    loaded = load_model(ckpt_path, DETECTOR, use_ema=use_ema, device=device, taxset=taxset)
+    predictor = PredictBench(loaded.model).to(loaded.device).eval()
+    set_hierarchy_decoding(predictor, loaded.taxset, hierarchy_decoding)
+    return predictor, loaded.taxset, loaded.config
+
+
+@torch.no_grad()
+def predict(predictor: PredictBench, batches: Iterable[dict], device: torch.device,
+            on_batch: Callable[[int], None] | None = None) -> list[dict]:
+    """COCO results (super-taxonomy category ids) for every image of ``batches``."""
+    predictor.eval()
+    results: list[dict] = []
+    for batch in batches:
+        dets = predictor(batch["image"].to(device), batch["scale"].to(device),
+                         batch["orig_size"].to(device))
+        results += to_coco_results(dets, batch["image_id"].tolist())
+        if on_batch is not None:
+            on_batch(len(dets))
+    return results
 
 
 def image_samples(images: list[dict], files: list[str], taxset: TaxonomySet) -> list[Sample]:

@@ -2,7 +2,10 @@
 
 The training bench sums, per taxonomy and class, the anchors that trained the column as a
 positive, as a positive only through a descendant's box (``ancestor_positive``), as a
-negative, and the pseudo-labeled cells (``taxdet.losses.cell_plan.COVERAGE_KINDS``). At the end of
+negative, and the pseudo-labeled cells (``taxdet.losses.cell_plan.COVERAGE_KINDS``). Negatives
+are also split into ``background_negative`` (cells at background anchors) and ``box_negative``
+(off-path cells at other classes' boxes): a column with box negatives only never learned what
+background looks like. At the end of
 training the counts are printed, saved as ``coverage.json`` beside ``metrics.jsonl``, and
 any class that got no positives or no negatives at all is warned about.
 """
@@ -16,11 +19,12 @@ import numpy as np
 
 from taxdet.core.files import write_atomic
 
-KINDS = ("positive", "ancestor_positive", "negative", "pseudo")   # = COVERAGE_KINDS
+KINDS = ("positive", "ancestor_positive", "negative", "pseudo", "background_negative",
+         "box_negative")   # = COVERAGE_KINDS; negative = background_negative + box_negative
 
 
 def coverage_dict(counts: np.ndarray, taxonomies: list[str], classes: list[str]) -> dict:
-    """``counts [T, 4, K]`` as ``{"taxonomies": {t: {class: {kind: n}}}, "total": ...}``."""
+    """``counts [T, 6, K]`` as ``{"taxonomies": {t: {class: {kind: n}}}, "total": ...}``."""
     per_tax = {t: {c: {k: int(counts[i, j, ci]) for j, k in enumerate(KINDS)}
                    for ci, c in enumerate(classes)}
                for i, t in enumerate(taxonomies)}
@@ -42,14 +46,16 @@ def coverage_warnings(report: dict) -> list[str]:
 
 
 def coverage_table(report: dict) -> str:
-    """A fixed-width table: one row per class, positives / ancestor-only / negatives / pseudo
-    summed over taxonomies, then which taxonomies gave positives."""
-    rows = [f"{'class':<20} {'positive':>10} {'anc.-only':>10} {'negative':>12} "
-            f"{'pseudo':>10}  positives from"]
+    """A fixed-width table: one row per class, positives / ancestor-only / negatives (at
+    background anchors, at other classes' boxes) / pseudo summed over taxonomies, then which
+    taxonomies gave positives."""
+    rows = [f"{'class':<20} {'positive':>10} {'anc.-only':>10} {'bg negative':>12} "
+            f"{'box negative':>12} {'pseudo':>10}  positives from"]
     for cls, n in report["total"].items():
         givers = [t for t, per in report["taxonomies"].items() if per[cls]["positive"]]
         rows.append(f"{cls:<20} {n['positive']:>10} {n['ancestor_positive']:>10} "
-                    f"{n['negative']:>12} {n['pseudo']:>10}  {', '.join(givers) or '-'}")
+                    f"{n['background_negative']:>12} {n['box_negative']:>12} {n['pseudo']:>10}"
+                    f"  {', '.join(givers) or '-'}")
     return "\n".join(rows)
 
 

@@ -17,7 +17,7 @@ time, on the CPU) or on the training device for the whole batch
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,8 +36,11 @@ from taxdet.datasets.split import assign_split
 from taxdet.datasets.torch_dataset import DetectionDataset, collate
 from taxdet.datasets.transforms import eval_transform, train_transform
 from taxdet.detection.anchors.labeler import AnchorLabeler, LabelerConfig
+from taxdet.detection.engine.distributed import DistInfo, in_group, run_on_rank0
+from taxdet.detection.engine.seeding import worker_init
 from taxdet.detection.model.build import effdet_config
-from taxdet.detection.training.distributed import DistInfo, in_group, run_on_rank0
+
+logger = logging.getLogger(__name__)
 
 
 class ItemLabeler:
@@ -57,10 +60,6 @@ def _seed(*parts) -> int:
     """A 63-bit seed from any parts (stable across processes, unlike ``hash``)."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
-
-
-def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)  # workers share the cores with the training process
 
 
 @dataclass
@@ -93,14 +92,14 @@ class TrainData:
         gen = torch.Generator().manual_seed(_seed(self.seed, epoch, "workers"))
         return DataLoader(self.train, batch_size=self.batch_size, sampler=self.sampler,
                           num_workers=self.workers, collate_fn=collate, drop_last=True,
-                          generator=gen, worker_init_fn=_worker_init,
+                          generator=gen, worker_init_fn=worker_init,
                           persistent_workers=False, pin_memory=torch.cuda.is_available())
 
     def val_loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         subset = torch.utils.data.Subset(self.val, range(rank, len(self.val), world_size))
         return DataLoader(subset, batch_size=self.batch_size, shuffle=False,
                           num_workers=self.workers, collate_fn=collate,
-                          generator=torch.Generator().manual_seed(0), worker_init_fn=_worker_init)
+                          generator=torch.Generator().manual_seed(0), worker_init_fn=worker_init)
 
 
 MERGED_FILE = "super.json"  # rank 0's merge in the run folder of a torchrun run
@@ -150,16 +149,16 @@ def super_dataset(cfg, taxset: supertax.TaxonomySet, dist: DistInfo,
 
 
 def warn_empty_classes(train: list, taxset: supertax.TaxonomySet) -> list[str]:
-    """Print (stderr) and return the classes no training box teaches as positive: no box of
+    """Log (a warning) and return the classes no training box teaches as positive: no box of
     the class or of a class below it in the tree."""
     counts = np.bincount(box_classes(train), minlength=taxset.num_classes)
     positives = counts @ taxset.ancestors.astype(np.int64)   # [K]: boxes of j or below j
     empty = [name for name, n in zip(taxset.names, positives.tolist()) if n == 0]
     if empty:
-        print(f"warning: no box in the training split ({len(train)} images) teaches class(es) "
-              f"{', '.join(map(repr, empty))} (none of the class or below it): their columns "
-              "learn only to say no; add data that labels them, or check the split "
-              "(split.json in the run folder)", file=sys.stderr)
+        logger.warning(f"no box in the training split ({len(train)} images) teaches class(es) "
+                       f"{', '.join(map(repr, empty))} (none of the class or below it): their "
+                       "columns learn only to say no; add data that labels them, or check the "
+                       "split (split.json in the run folder)")
     return empty
 
 

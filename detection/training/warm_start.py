@@ -25,8 +25,8 @@ import torch
 
 import taxdet.supertax as supertax
 from taxdet.core.errors import InputError
-from taxdet.detection.model.weights_file import CheckpointError
-from taxdet.detection.training.checkpoint import taxonomy_differences, weights_misfit
+from taxdet.detection.engine.checkpoint import taxonomy_differences, weights_misfit
+from taxdet.detection.engine.weights_file import CheckpointError
 
 
 @dataclass
@@ -38,7 +38,7 @@ class ClassMapping:
     dropped: list[tuple[str, int]] = field(default_factory=list)     # (class, old col)
 
     @classmethod
-    def by_name(cls, old: list[str], new: list[str]) -> "ClassMapping":
+    def by_name(cls, old: list[str], new: list[str]) -> ClassMapping:
         where = {name: i for i, name in enumerate(old)}
         out = cls()
         for j, name in enumerate(new):

@@ -1,9 +1,9 @@
 """``config_field``: a dataclass field that carries its ``--help`` text.
 
-Every section of the training config (``taxdet.detection.training.train_config.TrainConfig``) declares
-its fields with it, wherever the section lives (``datasets``, ``losses``, ``detection``);
-``tools/train.py --help`` reads the text from ``field.metadata["help"]``. Standard library
-only, so the config classes and the parser import no torch.
+Every section of the training config (``taxdet.detection.model.detector_config.TrainConfig``)
+declares its fields with it, wherever the section lives (``datasets``, ``losses``, ``detection``);
+``tools/train.py --help`` reads the text from ``field.metadata["help"]``. Standard library only, so
+the config classes and the parser import no torch.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from taxdet.core.errors import OutputError
 
@@ -46,13 +46,14 @@ def check_outputs(outputs: dict[str, str | Path | None], inputs: Iterable[str | 
                               "output its own path")
         seen[resolved] = flag
         _check_writable_path(flag, path)
-    existing = {ident: flag for p, flag in seen.items() if (ident := _identity(p))}
+    existing: dict[tuple[int, int] | None, str] = {
+        ident: flag for p, flag in seen.items() if (ident := _identity(p))}
     if not existing:  # an output that does not exist yet cannot be an input
         return
     for src in inputs:
-        flag = existing.get(_identity(Path(src)))
-        if flag is not None:
-            raise OutputError(f"{flag} {given[flag]}: is an input of this command ({src}); "
+        owner = existing.get(_identity(Path(src)))
+        if owner is not None:
+            raise OutputError(f"{owner} {given[owner]}: is an input of this command ({src}); "
                               "refusing to overwrite it")
 
 
@@ -67,7 +68,7 @@ def _check_writable_path(flag: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing; on success fsync and rename it over
     ``path``, on any error remove it. Folders are created; ``OutputError`` if impossible."""
     path = Path(path)
@@ -103,7 +104,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return Path(path)
 
 
-def taxonomy_inputs(taxset) -> list[Path]:
+def taxonomy_inputs(taxset: Any) -> list[Path]:
     """Every file a ``TaxonomySet`` was read from: the YAML files and each data source's
     annotation file (image files come from the merged samples)."""
     taxonomies = [taxset.super, *taxset.taxonomies]

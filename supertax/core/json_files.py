@@ -15,7 +15,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from taxdet.core.errors import ConfigError, InputError
 
@@ -41,7 +41,7 @@ def max_json_bytes() -> int:
     return int(raw)
 
 
-def _read_limited(f, path: str, what: str, error: type[FileFormatError]) -> bytes:
+def _read_limited(f: IO[bytes], path: str, what: str, error: type[FileFormatError]) -> bytes:
     """The whole file, refusing more than ``max_json_bytes()`` and non-regular files other
     than pipes (a device like ``/dev/zero`` never ends)."""
     limit, info = max_json_bytes(), os.fstat(f.fileno())
@@ -53,7 +53,8 @@ def _read_limited(f, path: str, what: str, error: type[FileFormatError]) -> byte
         return f.read()
     if not stat.S_ISFIFO(info.st_mode):
         raise error(f"{path}: {what} is not a regular file")
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while total <= limit:
         chunk = f.read(min(READ_CHUNK, limit + 1 - total))
         if not chunk:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TextIO
 
 ROOT_LOGGER = "taxdet"
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
@@ -31,19 +32,19 @@ class _Format(logging.Formatter):
         return text
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is when a record is emitted (so a test's capture, or a
     redirect made after set-up, sees the messages)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self):
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 
@@ -55,7 +56,7 @@ def add_verbosity_flags(parser: argparse.ArgumentParser) -> None:
                         help="fewer messages: -q warnings and errors only, -qq errors only")
 
 
-def configure_logging(verbosity: int = 0, stream=None) -> logging.Logger:
+def configure_logging(verbosity: int = 0, stream: TextIO | None = None) -> logging.Logger:
     """Send the project's log records (and Python warnings) to ``stream`` (default: the current
     ``sys.stderr``) at the level ``verbosity`` selects (module docstring); calling it again
     replaces the handler."""
@@ -65,7 +66,7 @@ def configure_logging(verbosity: int = 0, stream=None) -> logging.Logger:
         if getattr(handler, "_taxdet", False):
             logger.removeHandler(handler)
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
-    handler._taxdet = True  # type: ignore[attr-defined]
+    handler._taxdet = True  # type: ignore[union-attr]
     handler.setFormatter(_Format("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)

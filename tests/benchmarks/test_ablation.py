@@ -11,7 +11,7 @@ from benchmarks.ablation import (
     variant_config,
     write_oracle_taxonomies,
 )
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 
 
 def _with_full_annotations(taxset, tmp_path):

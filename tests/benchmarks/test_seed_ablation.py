@@ -6,8 +6,8 @@ import pytest
 from benchmarks.ablation import recipe_config, score_both_ways
 from benchmarks.seed_ablation import RECIPES, VARIANTS, markdown, ratios, summarize
 from taxdet.detection.evaluation import evaluate
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.prediction.predictor import load_predictor, predict_images
-from taxdet.detection.training.train_config import TrainConfig
 from tests.factories import TINY_SIZE, make_checkpoint, make_demo
 from tests.paths import DRIVING
 

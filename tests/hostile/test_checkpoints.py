@@ -21,10 +21,10 @@ import pytest
 import torch
 
 import taxdet.supertax as supertax
+from taxdet.detection.engine import checkpoint
+from taxdet.detection.engine.checkpoint import CheckpointError
 from taxdet.detection.model.build import ModelConfig, create_model
 from taxdet.detection.prediction.predictor import load_predictor
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.checkpoint import CheckpointError
 from taxdet.detection.training.trainer import Trainer
 from taxdet.tools.train import main as train_main
 from tests.detection.training.test_checkpoint import flip_byte

@@ -13,6 +13,7 @@ from taxdet.losses import (
     DetectionLoss,
     DetectionLossConfig,
     focal_loss,
+    levels_to_B_A_K,
     masked_detection_loss,
 )
 from taxdet.losses.box import huber
@@ -245,7 +246,7 @@ def test_autocast_stays_finite(batch, dtype):
     with torch.autocast("cpu", dtype=dtype):
         per_level = [head(f) for f in features]
         assert per_level[0].dtype == dtype
-        cls_logits = __import__("losses").levels_to_B_A_K(per_level, 7)
+        cls_logits = levels_to_B_A_K(per_level, 7)
         _, box_pred = batch.flat_outputs()
         out = masked_detection_loss(cls_logits, box_pred.to(dtype), cls_targets, box_targets,
                                     batch.num_positives, CFG, class_mask=class_mask)

@@ -57,7 +57,7 @@ def test_file_that_is_not_utf8_names_the_byte_and_its_position(tmp_path):
 
 def test_utf8_column_counts_characters_not_bytes(tmp_path):
     # "ü" is 2 bytes in UTF-8 but one column: the bad byte is character 9 of line 1
-    path = write(tmp_path, "t.yaml", "name: ü\xff".encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    path = write(tmp_path, "t.yaml", "name: ü\xff".encode().replace(b"\xc3\xbf", b"\xff"))
     assert only(path).pos == Pos(str(path), 1, 8)
 
 

@@ -35,6 +35,7 @@ def test_every_option_has_help_and_shows_its_default():
     assert export_tool.DEFAULT_OPSET == exporter.DEFAULT_OPSET
 
 
+@pytest.mark.slow
 def test_customer_onnx_export_writes_model_and_label_map(run_tool, ckpt, tmp_path):
     out = tmp_path / "models" / "customer_a.onnx"
     before = ckpt.read_bytes()
@@ -52,6 +53,7 @@ def test_customer_onnx_export_writes_model_and_label_map(run_tool, ckpt, tmp_pat
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.slow
 def test_torchscript_export_at_another_size(run_tool, ckpt, tmp_path):
     out = tmp_path / "full.pt"
     code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from taxdet.detection.engine.distributed import DistInfo
 from taxdet.detection.training.cli_options import add_arguments, resolve
-from taxdet.detection.training.distributed import DistInfo
 from taxdet.detection.training.train_data import build_data
 from taxdet.tools.train import main
 from tests.factories import make_tiny_taxonomies, read_metrics
@@ -110,6 +110,7 @@ def expected_shares(flags: list[str], epoch: int, images: int) -> list[tuple[int
     return shares
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_path):
     out = tmp_path / "ddp"
     # 7 train images over 2 ranks: ceil(7 / 2) = 4 draws per rank -> 4 // 2 = 2 steps per epoch;
@@ -124,7 +125,8 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
     names = {p.name for p in out.iterdir()}
     assert names == {"best.pt", "last.pt", "config.yaml", "merge_report.json", "metrics.jsonl",
                      "taxonomies.json", "taxonomy_hash.txt", "split.json", "coverage.json",
-                     "super.json"}    # no temp files left; super.json: rank 0's merge, read by 1
+                     "super.json", "curves.png", "tensorboard"}
+    # no temp files left; super.json: rank 0's merge, read by 1; curves and events by rank 0
     records = read_metrics(out)
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]  # written once, by rank 0
     assert [r["step"] for r in records if "val" in r] == [2, 3]
@@ -143,11 +145,11 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
 
 def evaluate_like_two_ranks(flags: list[str], ckpt_path: Path) -> dict:
     import taxdet.supertax as supertax
+    from taxdet.detection.engine import checkpoint
     from taxdet.detection.evaluation import evaluate, load_ground_truth
     from taxdet.detection.model.build import create_model
     from taxdet.detection.model.detector_wrappers import PredictBench
-    from taxdet.detection.training import checkpoint
-    from taxdet.detection.training.steps import predict
+    from taxdet.detection.prediction.predictor import predict
     cfg = resolve_flags(flags)
     taxset = supertax.load(cfg.data.taxonomies)
     ema = checkpoint.load(ckpt_path)["ema"]

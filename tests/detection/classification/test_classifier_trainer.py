@@ -20,8 +20,9 @@ from taxdet.detection.classification.classifier_config import (
 from taxdet.detection.classification.classifier_model import create_classifier, load_weights_file
 from taxdet.detection.classification.classifier_predictor import load_classifier
 from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
-from taxdet.detection.training import checkpoint, steps
-from taxdet.detection.training.cli_options import merge_trees
+from taxdet.detection.engine import checkpoint
+from taxdet.detection.engine import train_step as steps
+from taxdet.detection.engine.command_line import merge_trees
 from tests.detection.training.test_trainer import assert_same_weights, interrupt_after, weights
 from tests.factories import make_checkpoint, make_tiny_classification, read_metrics
 from tests.paths import DRIVING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taxdet.detection.training.checkpoint import save_atomic
+from taxdet.detection.engine.checkpoint import save_atomic
 from tests.factories import make_checkpoint
 
 CLASS_PW = "module.class_net.predict.conv_pw.weight"

@@ -26,7 +26,7 @@ from taxdet.detection.export.postprocess import (
     hierarchy_problem,
 )
 from taxdet.detection.export.runtime import ExportedModel, letterbox
-from taxdet.detection.prediction.hierarchy_decoding import hierarchy_max
+from taxdet.detection.model.hierarchy_scores import hierarchy_max
 from tests.detection.export.export_cases import sample_images
 from tests.factories import TINY_SIZE
 

@@ -21,6 +21,7 @@ from taxdet.datasets import MergeConfig, merge  # noqa: E402
 from taxdet.datasets.torch_dataset import DetectionDataset, collate  # noqa: E402
 from taxdet.datasets.transforms import AugmentConfig, eval_transform  # noqa: E402
 from taxdet.detection.anchors.labeler import LabelerConfig  # noqa: E402
+from taxdet.detection.engine.train_step import to_device, train_step  # noqa: E402
 from taxdet.detection.model.build import ModelConfig, create_model  # noqa: E402
 from taxdet.detection.model.detector_wrappers import (  # noqa: E402,E501
     Detections,
@@ -28,7 +29,6 @@ from taxdet.detection.model.detector_wrappers import (  # noqa: E402,E501
     TrainBench,
     to_coco_results,
 )
-from taxdet.detection.training.steps import to_device, train_step  # noqa: E402
 from taxdet.detection.training.train_data import ItemLabeler  # noqa: E402
 from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
 

@@ -11,11 +11,13 @@ import torch.nn as nn
 
 from taxdet.detection.model.build import ModelConfig, effdet_config
 from taxdet.detection.model.detector_wrappers import PredictBench
-from taxdet.detection.prediction.hierarchy_decoding import (
+from taxdet.detection.model.hierarchy_scores import (
     has_hierarchy,
     hierarchy_groups,
     hierarchy_max,
     hierarchy_max_levels,
+)
+from taxdet.detection.prediction.hierarchy_decoding import (
     resolve_hierarchy_decoding,
     set_hierarchy_decoding,
 )

@@ -14,10 +14,11 @@ from effdet import DetBenchPredict
 
 import taxdet.supertax as supertax
 from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, PAD_FILL
+from taxdet.detection.engine.checkpoint import CheckpointError, save_atomic
+from taxdet.detection.engine.model_loading import ema_model_state
 from taxdet.detection.model.build import ModelConfig, create_model
-from taxdet.detection.prediction.predictor import ema_model_state, load_predictor, predict_images
-from taxdet.detection.training.checkpoint import CheckpointError, save_atomic
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
+from taxdet.detection.prediction.predictor import load_predictor, predict_images
 from tests.factories import TINY_SIZE, make_checkpoint, make_demo
 from tests.paths import DRIVING
 

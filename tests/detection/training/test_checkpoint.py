@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import taxdet.supertax as supertax
-from taxdet.detection.training import checkpoint
+from taxdet.detection.engine import checkpoint
 
 
 def test_atomic_save_never_leaves_a_broken_file(tmp_path, monkeypatch):

@@ -8,9 +8,10 @@ import dataclasses
 import pytest
 import yaml
 
+from taxdet.detection.engine.config_sections import coerce
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.training import cli_options
 from taxdet.detection.training.cli_options import add_arguments, resolve
-from taxdet.detection.training.train_config import TrainConfig, coerce
 
 
 def parse(argv: list[str]) -> TrainConfig:
@@ -151,7 +152,7 @@ def test_anchor_settings_from_flags():
 
 
 def test_anchor_settings_round_trip_through_dict_yaml_and_checkpoint(tmp_path):
-    from taxdet.detection.training import checkpoint
+    from taxdet.detection.engine import checkpoint
     cfg = parse(["--config", write(tmp_path, ANCHORS)])
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     saved = write(tmp_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -20,8 +20,9 @@ import torch.multiprocessing as mp
 import taxdet.supertax as supertax
 from taxdet.core.errors import InputError
 from taxdet.datasets import MergeConfig, merge
+from taxdet.detection.engine import distributed
 from taxdet.detection.evaluation.run_split import read_split
-from taxdet.detection.training import distributed, train_data
+from taxdet.detection.training import train_data
 from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies
 from tests.factories import tiny_train_config as tiny_config
@@ -127,6 +128,7 @@ def _rank(rank: int, port: int, tax: str, out: str, results) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_under_torchrun_only_rank_0_merges_and_the_others_read_its_super_json(tiny_tax, tmp_path):
     ctx = mp.get_context("spawn")
     results, port = ctx.Queue(), free_port()

@@ -19,6 +19,7 @@ def tiny_tax(tmp_path_factory):
     return make_tiny_taxonomies(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.mark.slow
 def test_teacher_pseudo_labels_from_its_start_step_and_coverage_counts_them(
         tiny_tax, tmp_path, monkeypatch, capsys):
     calls = []
@@ -41,7 +42,7 @@ def test_teacher_pseudo_labels_from_its_start_step_and_coverage_counts_them(
     # customer_a labels person only: its vehicle cells can only be pseudo-labels or certain
     # off-path negatives, never labeled positives
     assert report["taxonomies"]["customer_a"]["vehicle"]["positive"] == 0
-    assert "supervision coverage" in capsys.readouterr().out
+    assert "supervision coverage" in capsys.readouterr().err
 
 
 def test_coverage_without_pseudo_has_no_pseudo_cells_and_warns_about_untrained_columns(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from taxdet.detection.training import checkpoint
+from taxdet.detection.engine import checkpoint
 from taxdet.detection.training.cli_options import add_arguments, resolve
 from taxdet.tools.train import main as train_main
 from tests.factories import make_tiny_taxonomies, read_metrics
@@ -44,6 +44,7 @@ def two_steps(tiny_tax, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_resume_alone_takes_config_taxonomies_and_folder_from_the_checkpoint(two_steps, tiny_tax):
     cfg = parse(["--resume", str(two_steps / "last.pt")])
     saved = checkpoint.load(two_steps / "last.pt")["config"]
@@ -58,6 +59,7 @@ def test_options_beside_resume_override_the_checkpoint(two_steps):
     assert (cfg.optim.steps, cfg.run.val_every, cfg.optim.batch_size) == (5, 3, 2)
 
 
+@pytest.mark.slow
 def test_resume_path_continues_the_run_with_one_clean_warning_line(
         two_steps, run_tool, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)          # no taxonomies/driving here: nothing falls back to it
@@ -73,6 +75,7 @@ def test_resume_path_continues_the_run_with_one_clean_warning_line(
     assert checkpoint.load(last)["state"]["step"] == 3
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_on_a_prepared_super_json_reads_it_again(tiny_tax, tmp_path, run_tool):
     import taxdet.supertax as supertax
     from taxdet.datasets import MergeConfig, merge

@@ -12,8 +12,8 @@ import pytest
 import taxdet.supertax as supertax
 from taxdet.core.errors import ConfigError
 from taxdet.datasets.sample import Sample
+from taxdet.detection.engine.train_step import effective_warmup
 from taxdet.detection.training.cli_options import add_arguments, parse_args, resolve
-from taxdet.detection.training.steps import effective_warmup
 from taxdet.detection.training.train_data import warn_empty_classes
 from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies, read_metrics
@@ -46,6 +46,7 @@ def tiny_tax(tmp_path_factory) -> Path:
     return make_tiny_taxonomies(tmp_path_factory.mktemp("warn"))
 
 
+@pytest.mark.slow
 def test_a_short_run_reaches_the_peak_rate_and_says_why(tiny_tax, tmp_path, capsys):
     t = Trainer(tiny_config(tiny_tax, tmp_path, optim={"steps": 4, "warmup_steps": 100}))
     t.fit()

@@ -16,10 +16,11 @@ import torch
 import yaml
 
 import taxdet.supertax as supertax
+from taxdet.detection.engine import checkpoint
+from taxdet.detection.engine import train_step as steps
+from taxdet.detection.engine import trainer_base as trainer_mod
 from taxdet.detection.model import detector_wrappers as bench_mod
-from taxdet.detection.training import checkpoint, steps
-from taxdet.detection.training import trainer as trainer_mod
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.training.trainer import Trainer
 from tests.factories import make_tiny_taxonomies, read_metrics
 from tests.factories import tiny_train_config as tiny_config
@@ -72,6 +73,7 @@ def uninterrupted(tiny_tax, tmp_path_factory):
     (2, 2),   # last.pt written at step 2 inside epoch 0 (batch 2 of 3): resume mid-epoch
     (3, 0),   # last.pt written at the end of epoch 0 (validation per epoch): epoch boundary
 ])
+@pytest.mark.slow
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(
         uninterrupted, tiny_tax, tmp_path, monkeypatch, stop, val_every):
     cfg = tiny_config(tiny_tax, tmp_path, optim={"steps": 5}, run={"val_every": val_every})
@@ -96,6 +98,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(
     assert losses == straight
 
 
+@pytest.mark.slow
 def test_resume_with_data_loader_worker_processes_is_exact(tiny_tax, tmp_path, monkeypatch):
     # Two workers: each worker's augmentation stream is seeded from the loader's per-epoch
     # generator; resuming at step 2 (mid-epoch 0) must replay the same streams.
@@ -185,7 +188,7 @@ def test_output_folder_has_config_hash_metrics_and_checkpoints(uninterrupted):
         assert r["val"]["mode"] == "federated" and 0.0 <= r["val"]["AP"] <= 1.0
         assert set(r["val"]["per_taxonomy"]) == {"customer_a", "customer_b", "customer_c"}
     best = checkpoint.load(out / "best.pt")
-    assert best["state"]["best_ap"] == max(r["val"]["AP"] for r in val)
+    assert best["state"]["best_metric"] == max(r["val"]["AP"] for r in val)
 
 
 def test_resume_from_a_checkpoint_of_other_classes_is_refused_naming_them(
@@ -204,6 +207,7 @@ def test_resume_from_a_checkpoint_of_other_classes_is_refused_naming_them(
     assert f"start a new run with --init-checkpoint {last}" in str(err.value)  # what to do
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_naming_step_and_images_and_keeps_last_good_checkpoint(
         tiny_tax, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_tax, tmp_path, optim={"steps": 5}, run={"val_every": 2})
@@ -231,6 +235,7 @@ def test_non_finite_loss_stops_naming_step_and_images_and_keeps_last_good_checkp
     assert read_metrics(tmp_path)[-1]["error"].startswith("non-finite loss nan at step 3")
 
 
+@pytest.mark.slow
 def test_per_taxonomy_heads_train_through_the_trainer(tiny_tax, tmp_path):
     # 256 px: a head may get a single image of the batch, and batch norm in training needs more
     # than one value per channel; P7 is 256 / 2**7 = 2 x 2 here (1 x 1 at 128 px)

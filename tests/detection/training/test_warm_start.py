@@ -18,9 +18,9 @@ import torch
 import yaml
 
 import taxdet.supertax as supertax
+from taxdet.detection.engine import checkpoint
 from taxdet.detection.model.build import create_model
-from taxdet.detection.training import checkpoint
-from taxdet.detection.training.train_config import TrainConfig
+from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.training.trainer import Trainer
 from taxdet.detection.training.warm_start import ClassMapping, class_output_keys, remap_columns
 from tests.factories import make_checkpoint, make_tiny_taxonomies
@@ -119,6 +119,7 @@ def test_adding_a_customer_onto_existing_classes_is_a_plain_warm_start(
         record["taxonomy_changes"]
 
 
+@pytest.mark.slow
 def test_a_customer_with_a_new_class_keeps_the_old_classes_predictions_before_training(
         tiny_tax, old_ckpt, tmp_path, capsys):
     t = warm(grown(tiny_tax, tmp_path / "tax", new_class="bicycle"), tmp_path / "run", old_ckpt)
@@ -132,11 +133,12 @@ def test_a_customer_with_a_new_class_keeps_the_old_classes_predictions_before_tr
             assert torch.equal(new[:, :, :7], old)          # the 7 old columns, every anchor
     bias = t.model.state_dict()[class_output_keys(t.model)[-1]].view(9, 8)   # [A, K]
     assert torch.allclose(bias[:, 7], torch.full((9,), PRIOR))       # bicycle: fresh, prior
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"init-checkpoint {old_ckpt}: trained for other taxonomies" in out
     assert "new 1 (bicycle); dropped 0 (none)" in out
 
 
+@pytest.mark.slow
 def test_a_removed_class_is_dropped_and_the_rest_keep_their_rows(tiny_tax, old_ckpt, tmp_path):
     t = warm(grown(tiny_tax, tmp_path / "tax", drop="traffic_light"), tmp_path / "run", old_ckpt)
     assert t.init_mapping["dropped"] == [{"class": "traffic_light", "checkpoint_column": 6}]
@@ -166,6 +168,7 @@ def test_no_class_in_common_is_refused(tiny_tax, old_ckpt, tmp_path):
         warm(folder, tmp_path / "run", old_ckpt)
 
 
+@pytest.mark.slow
 def test_per_taxonomy_heads_are_refused_with_a_clear_message(tiny_tax, old_ckpt, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="needs shared heads, and this run has "
                                                          "per-taxonomy heads"):

@@ -23,7 +23,7 @@ from taxdet.datasets import split
 
 SPLIT, INIT_MAPPING = "split.json", "init_mapping.json"
 RUN_FILES = ("last.pt", "best.pt", "config.yaml", "metrics.jsonl", "taxonomy_hash.txt",
-             "taxonomies.json", "merge_report.json", SPLIT, INIT_MAPPING)
+             "taxonomies.json", "merge_report.json", SPLIT, INIT_MAPPING, "curves.png")
 
 
 def existing_run_files(folder: Path) -> list[str]:

@@ -2,10 +2,10 @@
 
 A training checkpoint is a dict with ``model``, ``ema``, ``optimizer``, ``scheduler``,
 ``scaler``, ``state`` (``step``, ``epoch`` and the rest of the ``TrainState``), ``rng``
-(``rng_state()``: tensors and plain numbers), ``config`` (the resolved TrainConfig as plain
-data), ``taxonomies`` (``TaxonomySet.to_dict()``) and ``taxonomy_hash``. Files are written and
-read by ``taxdet.detection.model.weights_file`` (atomic, ``weights_only=True``, SHA-256 digest); its
-names are re-exported here.
+(``rng_state()``: tensors and plain numbers), ``config`` (the resolved config as plain
+data), ``taxonomies`` (``TaxonomySet.to_dict()``) and ``taxonomy_hash`` (and ``task`` for a
+classifier's). Files are written and read by ``taxdet.detection.engine.weights_file`` (atomic,
+``weights_only=True``, SHA-256 digest); its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 import taxdet.supertax as supertax
 from taxdet.core.errors import InputError
-from taxdet.detection.model.weights_file import (  # noqa: F401
+from taxdet.detection.engine.weights_file import (  # noqa: F401
     DIGEST_KEY,
     FORMAT,
     FORMAT_KEY,
@@ -31,23 +31,22 @@ from taxdet.detection.model.weights_file import (  # noqa: F401
     state_digest,
 )
 
-# what a checkpoint must hold to continue a run exactly (``Trainer._checkpoint_state``)
+# what a checkpoint must hold to continue a run exactly (``TrainerBase.checkpoint_state``)
 RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
                "taxonomies", "taxonomy_hash")
 
 
-def resumed_config(path: str | Path, config_cls: type | None = None) -> dict:
-    """The config tree (``TrainConfig.to_dict()`` form, or that of ``config_cls``) of the run
-    that the checkpoint ``path`` continues: its own config, with ``run.output`` the checkpoint's
-    folder, ``run.resume`` the checkpoint, and no ``init_checkpoint`` or ``overwrite`` (the
-    weights come from the checkpoint). ``CheckpointError`` naming the file when it is no
-    training checkpoint or its config is not one this version reads."""
-    from taxdet.detection.training.train_config import TrainConfig
+def resumed_config(path: str | Path, config_cls: type) -> dict:
+    """The config tree (``config_cls.to_dict()`` form, e.g. the detector's ``TrainConfig``) of
+    the run that the checkpoint ``path`` continues: its own config, with ``run.output`` the
+    checkpoint's folder, ``run.resume`` the checkpoint, and no ``init_checkpoint`` or
+    ``overwrite`` (the weights come from the checkpoint). ``CheckpointError`` naming the file
+    when it is no training checkpoint or its config is not one this version reads."""
     ckpt = load(path, required=RESUME_KEYS)
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError(f"{path}: its 'config' is not a mapping")
     try:
-        tree = (config_cls or TrainConfig).from_dict(ckpt["config"],
+        tree = config_cls.from_dict(ckpt["config"],
                                                      where=f"{path}: its config").to_dict()
     except InputError as exc:
         raise CheckpointError(f"{exc} (options given beside --resume cannot mend a checkpoint's "

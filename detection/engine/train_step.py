@@ -1,19 +1,17 @@
-"""The pieces of the loop: one training step, the learning-rate schedule, prediction over a
-loader. The loop itself is ``Trainer.fit`` in ``taxdet.detection.training.trainer``, which wires these
-to data, validation, checkpoints and logging.
+"""The pieces of the loop: one training step and the learning-rate schedule. The loop itself
+is ``TrainerBase.fit`` in ``taxdet.detection.engine.trainer_base``, which wires these to a
+task's data, validation, checkpoints and logging.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn as nn
 
 from taxdet.core.errors import InputError
-from taxdet.detection.model.detector_wrappers import PredictBench, to_coco_results
-from taxdet.detection.training.distributed import all_ranks_true
+from taxdet.detection.engine.distributed import all_ranks_true
 
 
 class NonFiniteLossError(InputError, RuntimeError):
@@ -90,18 +88,3 @@ def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
     scaler.step(optimizer)
     scaler.update()
     return {k: v.item() for k, v in losses.items()}
-
-
-@torch.no_grad()
-def predict(predictor: PredictBench, batches: Iterable[dict], device: torch.device,
-            on_batch: Callable[[int], None] | None = None) -> list[dict]:
-    """COCO results (super-taxonomy category ids) for every image of ``batches``."""
-    predictor.eval()
-    results: list[dict] = []
-    for batch in batches:
-        dets = predictor(batch["image"].to(device), batch["scale"].to(device),
-                         batch["orig_size"].to(device))
-        results += to_coco_results(dets, batch["image_id"].tolist())
-        if on_batch is not None:
-            on_batch(len(dets))
-    return results

@@ -1,64 +1,33 @@
-"""Typed training configuration, filled from defaults < YAML file < command line.
+"""Typed configs made of sections, filled from defaults < YAML file < command line.
 
-One dataclass per concern; ``TrainConfig`` groups them. Every field becomes a
-``--section.field`` style flag (``taxdet.detection.training.cli_options``: the parser, aliases and
-``resolve``), and a YAML file given with ``--config`` may set any of them with the same
-nesting::
+One dataclass per concern; a task's config (the detector's ``TrainConfig`` in
+``taxdet.detection.model.detector_config``, the classifier's ``ClassifierConfig``) groups them
+as a ``Sections``. Every field becomes a ``--section.field`` flag
+(``taxdet.detection.engine.command_line``), and a YAML file given with ``--config`` may set any
+of them with the same nesting::
 
     model: {name: efficientdet_d0, image_size: 256}
     optim: {lr: 0.01, epochs: 20}
 
-The resolved config is written to the run folder and into every checkpoint.
+The resolved config is written to the run folder and into every checkpoint. The sections every
+task shares live here: ``OptimConfig`` (optimizer, schedule, EMA, step budget) and ``RunConfig``
+(run folder, device, seed, validation, logging, resume).
 
 Each field carries its ``--help`` text (``taxdet.core.config_field.config_field``), next to its
-type and default: that is the only place either is written. The sections defined elsewhere
-(model, split, augment, labeler, loss) live in torch-free modules beside the code they
-configure, so that this module and ``tools/train.py --help`` import no torch, effdet or
-albumentations.
+type and default: that is the only place either is written. Torch-free, so a training tool's
+``--help`` imports no torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import types
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from taxdet.core.config_field import config_field
 from taxdet.core.errors import ConfigError
 from taxdet.core.names import did_you_mean
-from taxdet.datasets.augment_config import AugmentConfig
-from taxdet.datasets.split import SplitConfig
-from taxdet.detection.anchors.labeler_config import LabelerConfig
-from taxdet.detection.model.model_config import ModelConfig
-from taxdet.losses.loss_config import DetectionLossConfig, PseudoLabelConfig
-
-
-@dataclass
-class DataConfig:
-    taxonomies: list[str] = config_field(
-        ["taxonomies/driving"], "taxonomy YAML files or folders: a super-taxonomy and the "
-        "customer taxonomies whose datasets are merged and trained on (with --data: the "
-        "taxonomies that super.json was merged with)")
-    super_json: str | None = config_field(
-        None, "a super-dataset prepared by tools/merge_datasets.py (super.json) to train on "
-        "instead of merging the taxonomies' data: entries at every start; checked against "
-        "--taxonomies by hash; its images are not opened before training")
-    super_taxonomy: str | None = config_field(
-        None, "name of the super-taxonomy to train; needed when the taxonomy files hold several")
-    workers: int = config_field(
-        2, "data-loader processes per training process; they decode, augment and (with "
-        "label_in_workers) label the images of each batch of --batch-size; 0 loads in the "
-        "training process")
-    label_in_workers: bool = config_field(
-        True, "label anchors in the loader workers, one image at a time on the CPU (false: on "
-        "the training device, per batch)")
-    allow_unmapped: bool = config_field(
-        False, "drop (and count) annotations whose category the taxonomy does not name, "
-        "instead of failing")
-
-    def __post_init__(self) -> None:
-        _check_ranges({"workers": (self.workers, 0, None)})
 
 
 @dataclass
@@ -89,7 +58,7 @@ class OptimConfig:
     amp: bool = config_field(True, "mixed precision on CUDA (ignored on the CPU)")
 
     def __post_init__(self) -> None:
-        _check_ranges({"batch_size": (self.batch_size, 1, None), "epochs": (self.epochs, 1, None),
+        check_ranges({"batch_size": (self.batch_size, 1, None), "epochs": (self.epochs, 1, None),
                        "steps": (self.steps, 0, None), "warmup_steps": (self.warmup_steps, 0, None),
                        "lr": (self.lr, 0.0, None), "weight_decay": (self.weight_decay, 0.0, None),
                        "min_lr_ratio": (self.min_lr_ratio, 0.0, 1.0),
@@ -130,13 +99,17 @@ class RunConfig:
                                        "measures it)")
     overwrite: bool = config_field(False, "replace a run already in --output (else refused); "
                                    "same as --overwrite")
+    tensorboard: bool = config_field(
+        True, "write TensorBoard event files (losses, learning rate, validation metrics) to "
+        "<run folder>/tensorboard when the tensorboard package is installed; false: none "
+        "(curves.png is written either way)")
 
     def __post_init__(self) -> None:
-        _check_ranges({"val_every": (self.val_every, 0, None),
+        check_ranges({"val_every": (self.val_every, 0, None),
                        "log_every": (self.log_every, 1, None)})
 
 
-def _check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
+def check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
     """``ConfigError`` for the first ``name: (value, lo, hi)`` outside [lo, hi] (None: open)."""
     for name, (value, lo, hi) in values.items():
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -146,7 +119,7 @@ def _check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
 
 class Sections:
     """A config made of sections (one dataclass per concern): its plain-data form and back.
-    ``TrainConfig`` and the classifier's ``ClassifierConfig`` are such configs."""
+    The detector's ``TrainConfig`` and the classifier's ``ClassifierConfig`` are such configs."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -155,33 +128,6 @@ class Sections:
     def from_dict(cls, d: dict, where: str = "config") -> Any:
         """The config of a (partial) nested dict; ``ConfigError`` naming unknown keys."""
         return build_config(cls, d, where)
-
-
-@dataclass
-class TrainConfig(Sections):
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    labeler: LabelerConfig = field(default_factory=LabelerConfig)
-    loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
-    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-
-    def __post_init__(self) -> None:
-        # One input size: the augmentation resizes and pads to the model's size.
-        default = AugmentConfig().image_size
-        if self.augment.image_size not in (default, self.model.image_size):
-            raise ConfigError(f"augment.image_size {self.augment.image_size} differs from "
-                              f"model.image_size {self.model.image_size}; "
-                              "set model.image_size only")
-        self.augment = dataclasses.replace(self.augment, image_size=self.model.image_size)
-        if self.pseudo.enabled and (self.optim.ema_decay == 0 or self.model.heads != "shared"
-                                    or not self.run.taxonomy_mask):
-            raise ConfigError("pseudo.enabled needs the EMA teacher (optim.ema_decay > 0), "
-                              "shared heads (model.heads: shared) and taxonomy masking "
-                              "(run.taxonomy_mask: true)")
 
 
 def build_config(cls: type, d: dict, where: str) -> Any:

@@ -1,0 +1,302 @@
+"""The serving check against a real Label Studio: install it, connect ``tools/serve.py`` as a
+project's ML backend, and compare the predictions Label Studio stores with ``predict.py``'s.
+
+    python -m benchmarks.label_studio_check [--checkpoint CKPT] [--images DIR]
+        [--backend onnxruntime|torch] [--ls-venv .ls-venv] [--keep]
+
+1. Label Studio from PyPI in its own venv (``--ls-venv``, created with ``pip install
+   label-studio`` when missing), started on 127.0.0.1 with sqlite in a temporary data dir,
+   telemetry off, a fresh user whose legacy API token (``--user-token``,
+   ``--enable-legacy-api-token``) the script uses; local files served from the work dir.
+2. A checkpoint: ``--checkpoint``, or a tiny demo one (``make_demo_data.py`` + a 2-step
+   ``train.py``) whose heads' last convs are scaled up: a 2-step model scores every anchor
+   ~0.0102, so every detection would be a tie and NMS order would hang on rounding.
+3. The score threshold: unless ``--score-threshold``, the score of the 50th best detection of
+   the full model (``predict.py`` without ``--customer``) over the images, so that no image
+   reaches the full model's 100-detection cap (docs/serving.md: there the service keeps more).
+4. ``tools/serve.py`` on 127.0.0.1 with ``--images-root`` the local-files root. Per customer (two
+   of the service's): a project whose labeling config has that customer's RectangleLabels, the
+   images imported as ``/data/local-files/?d=...`` tasks, the service connected with ``POST
+   /api/ml``, predictions retrieved with the data manager action
+   ``retrieve_tasks_predictions`` and read back with ``GET /api/predictions``.
+5. Checks: every task has one prediction; its regions are ``predict.py --customer``'s for that
+   image (same labels, boxes within 1 px, scores within 1e-3; a detection within 1e-3 of the
+   threshold may be on one side only); the labels are the project's customer's.
+
+Prints a report; exit 0 when everything matches, 1 otherwise. Talks to 127.0.0.1 only (and to
+PyPI when installing Label Studio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+USER, PASSWORD = "check@example.com", "serve-check-password"
+BOX_TOL, SCORE_TOL, FULL_RANK = 1.0, 1e-3, 50
+QUIET_LS = {"SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
+            "LATEST_VERSION_CHECK": "false", "FEATURE_FLAGS_OFFLINE": "true",
+            "ML_BLOCK_LOCAL_IP": "false", "DJANGO_DB": "sqlite", "LOG_LEVEL": "WARNING"}
+
+
+def log(msg: str) -> None:
+    print(f"[ls-check] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*argv: object, env: dict | None = None) -> None:
+    """Run a command; its output goes to ours; a failure ends the check."""
+    subprocess.run([str(a) for a in argv], check=True, cwd=REPO, env=env)
+
+
+# -- Label Studio and the service as processes --------------------------------------------------
+def ensure_label_studio(venv: Path) -> Path:
+    exe = venv / "bin" / "label-studio"
+    if not exe.exists():
+        log(f"installing Label Studio from PyPI into {venv} (a few minutes)")
+        run("python3", "-m", "venv", venv)
+        run(venv / "bin" / "pip", "install", "--quiet", "label-studio")
+    return exe
+
+
+def wait_up(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail if ``proc`` exits or ``timeout`` passes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with code {proc.returncode} (see its log)")
+        try:
+            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise SystemExit(f"{what} did not answer {url} within {timeout:g} s")
+
+
+def start_label_studio(exe: Path, work: Path, port: int, token: str) -> subprocess.Popen:
+    env = {**os.environ, **QUIET_LS, "LOCAL_FILES_SERVING_ENABLED": "true",
+           "LOCAL_FILES_DOCUMENT_ROOT": str(work / "files"), "LABEL_STUDIO_BASE_DATA_DIR":
+           str(work / "ls-data")}
+    argv = [exe, "start", "--no-browser", "--data-dir", work / "ls-data", "--internal-host",
+            "127.0.0.1", "--port", port, "--username", USER, "--password", PASSWORD,
+            "--user-token", token, "--enable-legacy-api-token", "--log-level", "WARNING"]
+    out = open(work / "label-studio.log", "wb")
+    return subprocess.Popen([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
+                            env=env, cwd=work)
+
+
+def start_service(args, ckpt: Path, work: Path, port: int, threshold: float
+                  ) -> subprocess.Popen:
+    argv = [PY, REPO / "tools" / "serve.py", "--checkpoint", ckpt, "--port", port,
+            "--images-root", work / "files", "--score-threshold", threshold,
+            "--backend", args.backend, "--device", "cpu"]
+    out = open(work / "serve.log", "wb")
+    return subprocess.Popen([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
+                            cwd=REPO)
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# -- the checkpoint, the images, predict.py -----------------------------------------------------
+def demo_checkpoint(work: Path, steps: int) -> Path:
+    """Demo data and taxonomies under ``work``, a ``steps``-step run, its heads spread out."""
+    shutil.copytree(REPO / "taxonomies" / "driving", work / "taxonomies" / "driving")
+    run(PY, "tools/make_demo_data.py", work / "data" / "demo", "--images-per-customer", 16,
+        "--test-images", 6, "-q")
+    run(PY, "tools/train.py", "--config", "benchmarks/recipes/demo.yaml", "--taxonomies",
+        work / "taxonomies" / "driving", "--output", work / "run", "--steps", steps,
+        "--batch-size", 4, "--val-every", steps, "--workers", 0, "--device", "cpu", "-q")
+    return spread_heads(work / "run" / "last.pt", work / "demo.pt")
+
+
+def spread_heads(src: Path, out: Path) -> Path:
+    """``src`` with its EMA heads' last convs scaled up (class x2e4, box x2e3), saved with a
+    fresh digest: logits spread by ~1 and boxes move off the anchors, like a trained model's."""
+    import torch
+
+    from taxdet.detection.engine.weights_file import save_atomic
+    state = torch.load(src, map_location="cpu", weights_only=False)
+    for key, factor in (("class_net", 2e4), ("box_net", 2e3)):
+        name = f"module.{key}.predict.conv_pw.weight"
+        state["ema"][name] = state["ema"][name] * factor
+    save_atomic(state, out)
+    return out
+
+
+def stage_images(src: Path, work: Path) -> list[str]:
+    """Copy the images to ``work/files/images``; their ``/data/local-files`` paths."""
+    dest = work / "files" / "images"
+    dest.mkdir(parents=True)
+    names = sorted(p.name for p in src.iterdir()
+                   if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for name in names:
+        shutil.copy2(src / name, dest / name)
+    if not names:
+        raise SystemExit(f"no .jpg/.png image in {src}")
+    return [f"images/{n}" for n in names]
+
+
+def predict_py(ckpt: Path, work: Path, threshold: float, customer: str | None) -> dict:
+    out = work / f"predict_{customer or 'full'}.json"
+    extra = ["--customer", customer] if customer else []
+    run(PY, "tools/predict.py", "--checkpoint", ckpt, "--images", work / "files" / "images",
+        "--score-threshold", threshold, "--out", out, "--device", "cpu", "--workers", 0, "-q",
+        *extra)
+    return json.loads(out.read_text())
+
+
+def coco_rows(coco: dict) -> dict[str, list]:
+    """file name -> [(label, [x, y, w, h], score)] (boxes of at least 1 px each way)."""
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    files = {i["id"]: Path(i["file_name"]).name for i in coco["images"]}
+    out: dict[str, list] = {f: [] for f in files.values()}
+    for a in coco["annotations"]:
+        if a["bbox"][2] >= 1 and a["bbox"][3] >= 1:
+            out[files[a["image_id"]]].append((names[a["category_id"]], a["bbox"], a["score"]))
+    return out
+
+
+def auto_threshold(full: dict) -> float:
+    """The ``FULL_RANK``-th best score of the full model over the images (module doc, 3)."""
+    per_image = defaultdict(list)
+    for a in full["annotations"]:
+        per_image[a["image_id"]].append(a["score"])
+    ranked = [sorted(s, reverse=True)[FULL_RANK - 1] for s in per_image.values()
+              if len(s) >= FULL_RANK]
+    return round(max(ranked, default=0.05) + 5e-4, 4)
+
+
+# -- Label Studio's API -------------------------------------------------------------------------
+class LabelStudio:
+    """The calls the check makes, with the legacy token."""
+
+    def __init__(self, url: str, token: str):
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Token {token}"},
+                                 timeout=300, trust_env=False)
+
+    def call(self, method: str, path: str, **kw):
+        r = self.http.request(method, path, **kw)
+        if r.status_code >= 400:
+            raise SystemExit(f"Label Studio {method} {path}: {r.status_code} {r.text[:500]}")
+        return r.json() if r.content else None
+
+    def project(self, title: str, labels: list[str]) -> int:
+        rows = "".join(f'<Label value="{v}"/>' for v in labels)
+        config = (f'<View><Image name="image" value="$image"/><RectangleLabels name="label" '
+                  f'toName="image">{rows}</RectangleLabels></View>')
+        return self.call("POST", "/api/projects", json={"title": title,
+                                                        "label_config": config})["id"]
+
+    def import_tasks(self, pid: int, paths: list[str]) -> list[int]:
+        tasks = [{"data": {"image": f"/data/local-files/?d={p}"}} for p in paths]
+        body = self.call("POST", f"/api/projects/{pid}/import?return_task_ids=true", json=tasks)
+        return body["task_ids"]
+
+    def connect(self, pid: int, url: str) -> dict:
+        return self.call("POST", "/api/ml", json={"url": url, "project": pid, "title": "taxdet",
+                                                  "is_interactive": False,
+                                                  "auth_method": "NONE"})
+
+    def retrieve(self, pid: int) -> dict:
+        return self.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
+                         json={"selectedItems": {"all": True, "excluded": []}})
+
+    def predictions(self, pid: int) -> list[dict]:
+        return self.call("GET", "/api/predictions/", params={"project": pid})
+
+    def task_image(self, tid: int) -> str:
+        return self.call("GET", f"/api/tasks/{tid}/")["data"]["image"]
+
+
+# -- comparison ---------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    customer: str
+    project: int
+    tasks: int = 0
+    regions: int = 0
+    matched: int = 0
+    borderline: int = 0
+    box_diff: float = 0.0
+    score_diff: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+def region_rows(prediction: dict) -> list:
+    rows = []
+    for reg in prediction["result"]:
+        v, w, h = reg["value"], reg["original_width"], reg["original_height"]
+        box = [v["x"] * w / 100, v["y"] * h / 100, v["width"] * w / 100, v["height"] * h / 100]
+        rows.append((v["rectanglelabels"][0], box, reg["score"]))
+    return rows
+
+
+def match_rows(got: list, want: list, threshold: float, out: Outcome, where: str) -> None:
+    """Pair each of ``want`` with an unused row of ``got`` with its label, box and score;
+    unpaired rows are problems unless their score is within ``SCORE_TOL`` of ``threshold``."""
+    free = list(got)
+    for label, box, score in sorted(want, key=lambda r: -r[2]):
+        fits = [g for g in free if g[0] == label and abs(g[2] - score) <= SCORE_TOL
+                and max(abs(a - b) for a, b in zip(g[1], box)) <= BOX_TOL]
+        if fits:
+            best = min(fits, key=lambda g: max(abs(a - b) for a, b in zip(g[1], box)))
+            free.remove(best)
+            out.matched += 1
+            out.box_diff = max(out.box_diff, max(abs(a - b) for a, b in zip(best[1], box)))
+            out.score_diff = max(out.score_diff, abs(best[2] - score))
+        elif score - threshold <= SCORE_TOL:
+            out.borderline += 1
+        else:
+            out.problems.append(f"{where}: predict.py's {label} {box} {score:.4f} not served")
+    for label, box, score in free:
+        if score - threshold <= SCORE_TOL:
+            out.borderline += 1
+        else:
+            out.problems.append(f"{where}: served {label} {box} {score:.4f} not in predict.py's")
+
+
+def check_project(ls: LabelStudio, out: Outcome, tids: list[int], want: dict[str, list],
+                  labels: set[str], threshold: float) -> None:
+    per_task = defaultdict(list)
+    for p in ls.predictions(out.project):
+        per_task[p["task"]].append(p)
+    out.tasks = len(tids)
+    for tid in tids:
+        preds, name = per_task.get(tid, []), Path(ls.task_image(tid)).name
+        if len(preds) != 1:
+            out.problems.append(f"task {tid} ({name}): {len(preds)} predictions, expected 1")
+            continue
+        rows = region_rows(preds[0])
+        out.regions += len(rows)
+        strangers = {r[0] for r in rows} - labels
+        if strangers:
+            out.problems.append(f"task {tid}: labels {sorted(strangers)} are not "
+                                f"{out.customer}'s")
+        match_rows(rows, want.get(name, []), threshold, out, f"task {tid} ({name})")

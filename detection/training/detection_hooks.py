@@ -1,0 +1,43 @@
+"""The detector's hooks of the training loop: the pseudo-label teacher and the supervision
+coverage report (``taxdet.detection.training.coverage``)."""
+
+from __future__ import annotations
+
+import logging
+
+from taxdet.detection.engine.hooks import HookBase
+from taxdet.detection.training.coverage import KINDS, coverage_table, write_coverage
+
+logger = logging.getLogger(__name__)
+
+
+class PseudoLabelTeacher(HookBase):
+    """From ``pseudo.start_step`` on, the EMA model is the teacher whose confident scores
+    pseudo-label masked cells (``trainer.teacher``; None before)."""
+
+    def before_step(self) -> None:
+        t = self.trainer
+        started = t.state.step >= t.cfg.pseudo.start_step
+        t.teacher = t.ema.module if started else None
+
+
+class CoverageReport(HookBase):
+    """At the end: ``coverage.json``, its table (logged) and warnings for untrained columns;
+    the counts summed per kind as curve scalars (``coverage/positive``, ...)."""
+
+    def scalars(self) -> dict[str, float]:
+        counts = self.trainer.bench.coverage.sum(dim=(0, 2)).tolist()   # [4] over T and K
+        return {f"coverage/{kind}": float(n) for kind, n in zip(KINDS, counts)}
+
+    def after_train(self) -> None:
+        t = self.trainer
+        if not t.dist.is_main:
+            return
+        names = sorted(t.taxset.index, key=t.taxset.index.get)
+        report, warnings = write_coverage(t.bench.coverage.cpu().numpy(), names,
+                                          list(t.taxset.names), t.out)
+        if t.cfg.run.progress:
+            logger.info("supervision coverage (anchor cells, all taxonomies; per taxonomy in "
+                        "%s):\n%s", t.out / "coverage.json", coverage_table(report))
+        for line in warnings:
+            logger.warning(line)
