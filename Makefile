@@ -13,7 +13,7 @@ DEMO_BATCH ?= 8
 IMPORT_TREE := build/typecheck
 
 .PHONY: demo demo-classifier test test-fast install lint typecheck imports bench lint-benchmark \
-	ablation classification-ablation clean
+	ablation classification-ablation clean label-studio-check
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: $(STAMP)
 lint-benchmark: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks.lint_benchmark
+
+# tools/serve.py against a real Label Studio (docs/serving.md): installs it from PyPI into
+# .ls-venv on the first run, then checks its stored predictions against predict.py's
+label-studio-check: $(STAMP)
+	$(PY) -m benchmarks.label_studio_check
 
 ablation: $(STAMP) $(DEMO_DATA)/test/annotations.json
 	$(PY) -m benchmarks.taxonomy_ablation --config $(DEMO_RECIPE) --taxonomies taxonomies/driving \

@@ -24,6 +24,7 @@ from taxdet.detection.engine import checkpoint
 from taxdet.detection.evaluation import EvalResult, evaluate
 from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.model.detector_wrappers import to_coco_results
+from taxdet.detection.prediction.hierarchy_decoding import decoding_matrix
 from taxdet.detection.prediction.predictor import (
     ground_truth_loader,
     load_predictor,
@@ -121,24 +122,38 @@ def score_checkpoint(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
     return evaluate(str(test_gt), results, taxset=taxset), params
 
 
-def score_both_ways(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
-                    cfg: TrainConfig) -> dict[str, EvalResult]:
-    """The checkpoint's EMA model scored on the test split twice from one forward pass per
-    batch: ``{"flat": plain decoding, "hierarchy": hierarchy-consistent decoding}``."""
-    predictor, _, _ = load_predictor(path, hierarchy_decoding=False)
+# scoring mode -> decoding (taxdet.detection.prediction.hierarchy_decoding): "flat" is "own"
+SCORING_DECODINGS = {"flat": "own", "hierarchy": "hierarchy", "coverage": "coverage"}
+
+
+def score_decodings(path: Path, test_gt: Path, taxset: supertax.TaxonomySet, cfg: TrainConfig,
+                    modes: tuple[str, ...] = ("flat", "hierarchy")) -> dict[str, EvalResult]:
+    """The checkpoint's EMA model scored on the test split once per scoring mode (a key of
+    ``SCORING_DECODINGS``; ``coverage`` applies the checkpoint's decoding plan) from one
+    forward pass per batch: ``{mode: EvalResult}``."""
+    predictor, _, _ = load_predictor(path, hierarchy_decoding="own")
     loader = ground_truth_loader(test_gt, test_gt.parent / "images", taxset=taxset,
                                  image_size=cfg.model.image_size,
                                  batch_size=cfg.optim.batch_size)
-    ancestors = torch.as_tensor(taxset.ancestors)
-    results: dict[str, list[dict]] = {"flat": [], "hierarchy": []}
+    matrices = {mode: decoding_matrix(SCORING_DECODINGS[mode], taxset, predictor.decoding_plan)
+                for mode in modes}
+    decodings = {mode: None if m is None else torch.as_tensor(m) for mode, m in matrices.items()}
+    results: dict[str, list[dict]] = {mode: [] for mode in modes}
     with torch.no_grad():
         for batch in loader:
             cls_out, box_out = predictor.model(batch["image"])
-            for mode, hierarchy in (("flat", None), ("hierarchy", ancestors)):
+            for mode, hierarchy in decodings.items():
                 dets = predictor.decode(cls_out, box_out, batch["scale"], batch["orig_size"],
                                         hierarchy)
                 results[mode] += to_coco_results(dets, batch["image_id"].tolist())
     return {mode: evaluate(str(test_gt), res, taxset=taxset) for mode, res in results.items()}
+
+
+def score_both_ways(path: Path, test_gt: Path, taxset: supertax.TaxonomySet,
+                    cfg: TrainConfig) -> dict[str, EvalResult]:
+    """The checkpoint's EMA model scored on the test split twice from one forward pass per
+    batch: ``{"flat": plain decoding, "hierarchy": hierarchy-consistent decoding}``."""
+    return score_decodings(path, test_gt, taxset, cfg, ("flat", "hierarchy"))
 
 
 def run_variant(cfg: TrainConfig, name: str, test_gt: Path,

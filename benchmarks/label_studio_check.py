@@ -48,9 +48,13 @@ REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 USER, PASSWORD = "check@example.com", "serve-check-password"
 BOX_TOL, SCORE_TOL, FULL_RANK = 1.0, 1e-3, 50
+# telemetry off, sqlite; the service is on 127.0.0.1: Label Studio refuses loopback ML backends
+# (ML_BLOCK_LOCAL_IP) and, when it creates the backend's /webhook, any reserved address
+# (USE_DEFAULT_BANNED_SUBNETS); this throw-away instance listens on 127.0.0.1 only
 QUIET_LS = {"SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
             "LATEST_VERSION_CHECK": "false", "FEATURE_FLAGS_OFFLINE": "true",
-            "ML_BLOCK_LOCAL_IP": "false", "DJANGO_DB": "sqlite", "LOG_LEVEL": "WARNING"}
+            "ML_BLOCK_LOCAL_IP": "false", "USE_DEFAULT_BANNED_SUBNETS": "false",
+            "DJANGO_DB": "sqlite", "LOG_LEVEL": "WARNING"}
 
 
 def log(msg: str) -> None:
@@ -136,14 +140,26 @@ def demo_checkpoint(work: Path, steps: int) -> Path:
     return spread_heads(work / "run" / "last.pt", work / "demo.pt")
 
 
+def demo_images(work: Path) -> Path:
+    """The demo's 6 test images (made with the demo data, or now)."""
+    folder = work / "data" / "demo" / "test" / "images"
+    if not folder.is_dir():
+        run(PY, "tools/make_demo_data.py", work / "data" / "demo", "--images-per-customer", 1,
+            "--test-images", 6, "-q")
+    return folder
+
+
 def spread_heads(src: Path, out: Path) -> Path:
-    """``src`` with its EMA heads' last convs scaled up (class x2e4, box x2e3), saved with a
-    fresh digest: logits spread by ~1 and boxes move off the anchors, like a trained model's."""
+    """``src`` with its EMA heads' last convs scaled up, saved with a fresh digest: after 2
+    steps logits spread by ~0.006 and box codes by ~0.01; x300 and x20 make that ~1 and ~0.2,
+    like a trained model's."""
     import torch
 
-    from taxdet.detection.engine.weights_file import save_atomic
+    from taxdet.detection.engine.weights_file import DIGEST_KEY, FORMAT_KEY, save_atomic
     state = torch.load(src, map_location="cpu", weights_only=False)
-    for key, factor in (("class_net", 2e4), ("box_net", 2e3)):
+    for key in (FORMAT_KEY, DIGEST_KEY):  # save_atomic writes them anew
+        state.pop(key)
+    for key, factor in (("class_net", 300.0), ("box_net", 20.0)):
         name = f"module.{key}.predict.conv_pw.weight"
         state["ema"][name] = state["ema"][name] * factor
     save_atomic(state, out)
@@ -300,3 +316,108 @@ def check_project(ls: LabelStudio, out: Outcome, tids: list[int], want: dict[str
             out.problems.append(f"task {tid}: labels {sorted(strangers)} are not "
                                 f"{out.customer}'s")
         match_rows(rows, want.get(name, []), threshold, out, f"task {tid} ({name})")
+
+
+# -- the run ------------------------------------------------------------------------------------
+def service_customers(url: str) -> list[str]:
+    return httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["customers"]
+
+
+def customer_project(ls: LabelStudio, customer: str, paths: list[str], serve_url: str,
+                     want: dict, threshold: float) -> Outcome:
+    """One project for ``customer``: create, import, connect, retrieve, compare."""
+    labels = [c["name"] for c in want["categories"]]
+    out = Outcome(customer, ls.project(f"taxdet check {customer}", labels))
+    tids = ls.import_tasks(out.project, paths)
+    backend = ls.connect(out.project, serve_url)
+    log(f"project {out.project} ({customer}: {', '.join(labels)}): {len(tids)} tasks, ML "
+        f"backend {backend['id']} state {backend.get('state')} version "
+        f"{backend.get('model_version')}")
+    done = ls.retrieve(out.project)
+    log(f"project {out.project}: retrieve_tasks_predictions -> {done}")
+    check_project(ls, out, tids, coco_rows(want), set(labels), threshold)
+    return out
+
+
+def report(outcomes: list[Outcome], threshold: float, backend: str) -> bool:
+    print(f"\nLabel Studio check: backend {backend}, score threshold {threshold:g}, "
+          f"tolerances box {BOX_TOL:g} px, score {SCORE_TOL:g}")
+    print(f"{'project':>7}  {'customer':<12} {'tasks':>5} {'regions':>7} {'matched':>7} "
+          f"{'border':>6} {'max |dbox| px':>13} {'max |dscore|':>12}  result")
+    for o in outcomes:
+        print(f"{o.project:>7}  {o.customer:<12} {o.tasks:>5} {o.regions:>7} {o.matched:>7} "
+              f"{o.borderline:>6} {o.box_diff:>13.4f} {o.score_diff:>12.2e}  "
+              f"{'ok' if not o.problems else 'MISMATCH'}")
+        for p in o.problems[:20]:
+            print(f"         {p}")
+    ok = all(not o.problems and o.matched > 0 for o in outcomes)
+    print("PASS" if ok else "FAIL")
+    return ok
+
+
+def check(args, work: Path) -> bool:
+    ls_exe = ensure_label_studio(args.ls_venv)
+    token = os.urandom(20).hex()
+    ls_port, serve_port = free_port(), free_port()
+    ls_proc = start_label_studio(ls_exe, work, ls_port, token)
+    serve_proc = None
+    try:
+        ckpt = args.checkpoint.resolve() if args.checkpoint else \
+            demo_checkpoint(work, args.train_steps)
+        paths = stage_images(args.images or demo_images(work), work)
+        threshold = args.score_threshold
+        if threshold is None:
+            threshold = auto_threshold(predict_py(ckpt, work, 0.0, None))
+        serve_proc = start_service(args, ckpt, work, serve_port, threshold)
+        ls_url, serve_url = f"http://127.0.0.1:{ls_port}", f"http://127.0.0.1:{serve_port}"
+        wait_up(f"{ls_url}/health", ls_proc, "Label Studio", 300)
+        wait_up(f"{serve_url}/health", serve_proc, "tools/serve.py", 300)
+        ls = LabelStudio(ls_url, token)
+        log(f"Label Studio {ls.call('GET', '/api/version').get('release')} at {ls_url}, "
+            f"user {ls.call('GET', '/api/current-user/whoami')['email']}; service at "
+            f"{serve_url}")
+        outcomes = [customer_project(ls, c, paths, serve_url, predict_py(ckpt, work, threshold,
+                                                                         c), threshold)
+                    for c in (args.customers or service_customers(serve_url)[-2:])]
+        return report(outcomes, threshold, args.backend)
+    finally:
+        stop(serve_proc)
+        stop(ls_proc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", type=Path, help="checkpoint to serve (default: a 2-step demo "
+                   "checkpoint with spread-out heads, module docstring)")
+    p.add_argument("--images", type=Path, help="folder of images to import as tasks (default: "
+                   "the demo's test images)")
+    p.add_argument("--customers", nargs=2, metavar="NAME", help="the two customers' projects "
+                   "(default: the service's last two)")
+    p.add_argument("--score-threshold", type=float, help="(default: module docstring, 3)")
+    p.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime",
+                   help="the service's backend (default: %(default)s)")
+    p.add_argument("--train-steps", type=int, default=2, help="steps of the demo checkpoint "
+                   "(default: %(default)s)")
+    p.add_argument("--ls-venv", type=Path, default=REPO / ".ls-venv",
+                   help="Label Studio's venv, created when missing (default: .ls-venv)")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (default: kept "
+                   "only when the check fails)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="taxdet-ls-check-"))
+    ok = False
+    try:
+        ok = check(args, work)
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"work folder kept: {work} (label-studio.log, serve.log)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -124,7 +124,9 @@ def check_finite(v: Any) -> str | None:
 
 
 def check_name(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.strip() else f"must be a non-empty string, got {v!r}"
+    if not (isinstance(v, str) and v.strip()):
+        return f"must be a non-empty string, got {v!r}"
+    return f"must not contain a NUL character, got {v!r}" if "\0" in v else None
 
 
 def check_crowd(v: Any) -> str | None:
@@ -278,10 +280,10 @@ def value_column(path: str, section: str, ids: np.ndarray, values: list, key: st
 
 
 def strings(path: str, section: str, records: list, key: str) -> list[str]:
-    """One non-empty string key of every record."""
+    """One non-empty string key of every record (no NUL: a name, a file name)."""
     try:
         values = [r[key] for r in records]
-        ok = all(type(v) is str and v.strip() for v in values)
+        ok = all(type(v) is str and v.strip() and "\0" not in v for v in values)
     except (KeyError, TypeError, AttributeError):
         ok = False
     if not ok:

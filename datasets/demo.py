@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 from taxdet.core.errors import ConfigError
+from taxdet.core.files import write_atomic
+from taxdet.core.safe_names import UnsafeNameError, name_path
 from taxdet.datasets.demo_scene import (
     ADULT,
     CAR,
@@ -139,7 +141,7 @@ def render_group(folder: Path, group: int, count: int, mix: dict, cfg: DemoConfi
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1))
+    write_atomic(path, json.dumps(data, indent=1))
 
 
 def _summary(name: str, scenes: list[list[DemoObject]], own: dict) -> GroupSummary:
@@ -151,6 +153,16 @@ def _summary(name: str, scenes: list[list[DemoObject]], own: dict) -> GroupSumma
     return s
 
 
+def customer_folders(out: Path, taxset) -> dict[str, Path]:
+    """``out/<taxonomy name>`` per customer, every name checked before anything is written
+    (``taxdet.core.safe_names``; ``test`` is the test split's folder)."""
+    folders = {t.name: name_path(out, t.name, "taxonomy name") for t in taxset.taxonomies}
+    if TEST in folders:
+        raise UnsafeNameError(f"taxonomy name {TEST!r}: the folder of the demo's test split; "
+                              "rename the taxonomy")
+    return folders
+
+
 def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> list[GroupSummary]:
     """Write the demo dataset for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``."""
     if cfg.image_format not in ("jpg", "png"):
@@ -158,17 +170,18 @@ def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> li
     if cfg.image_size < 64:
         raise ConfigError(f"image_size must be at least 64, got {cfg.image_size}")
     out, sup = Path(out), taxset.super
+    folders = customer_folders(out, taxset)
     full_cats = super_categories(sup)
     leaves = {k: k for k in KINDS if k in sup.column}
     summaries = []
     for group, tax in enumerate(taxset.taxonomies, start=1):
         count = max(1, round(cfg.images_per_customer * SMALL_CUSTOMER.get(tax.name, 1.0)))
-        images, scenes = render_group(out / tax.name, group, count,
-                                      MIXES.get(tax.name, DEFAULT_MIX), cfg)
+        folder = folders[tax.name]
+        images, scenes = render_group(folder, group, count, MIXES.get(tax.name, DEFAULT_MIX), cfg)
         own_cats = [{"id": i + 1, "name": lab.name} for i, lab in enumerate(tax.labels)]
         own = coco(images, scenes, own_cats, customer_labels(tax, sup))
-        _write_json(out / tax.name / "annotations.json", own)
-        _write_json(out / tax.name / "annotations_full.json",
+        _write_json(folder / "annotations.json", own)
+        _write_json(folder / "annotations_full.json",
                     coco(images, scenes, full_cats, leaves))
         summaries.append(_summary(tax.name, scenes, own))
     images, scenes = render_group(out / TEST, 0, cfg.test_images, DEFAULT_MIX, cfg)

@@ -27,7 +27,15 @@ from PIL import Image
 
 from taxdet.core.errors import ConfigError
 from taxdet.core.files import write_atomic
-from taxdet.datasets.demo import DEFAULT_MIX, MIXES, SMALL_CUSTOMER, DemoConfig, customer_labels
+from taxdet.core.safe_names import check_name, name_path
+from taxdet.datasets.demo import (
+    DEFAULT_MIX,
+    MIXES,
+    SMALL_CUSTOMER,
+    DemoConfig,
+    customer_folders,
+    customer_labels,
+)
 from taxdet.datasets.demo_scene import Box, scene
 from taxdet.supertax import TaxonomySet
 
@@ -64,9 +72,10 @@ def _customer_crops(folder: Path, group: int, count: int, mix: dict, names: dict
             if obj.crowd or obj.kind not in names:
                 continue
             label = names[obj.kind]
-            (folder / label).mkdir(parents=True, exist_ok=True)
+            label_folder = name_path(folder, label, "label name")
+            label_folder.mkdir(parents=True, exist_ok=True)
             crop = crop_square(pixels, obj.box, crop_size)
-            Image.fromarray(crop).save(folder / label / f"{i + 1:05d}_{j + 1}.png")
+            Image.fromarray(crop).save(label_folder / f"{i + 1:05d}_{j + 1}.png")
             written[label] += 1
     return written
 
@@ -81,10 +90,14 @@ def generate_crops(out: str | Path, taxset: TaxonomySet, cfg: DemoConfig = SCENE
         raise ConfigError(f"crop size must be >= 16, scene size >= 64 and scenes per customer "
                           f">= 1, got {crop_size}, {cfg.image_size}, {cfg.images_per_customer}")
     out = Path(out)
+    folders = customer_folders(out, taxset)
+    for tax in taxset.taxonomies:  # label folders: every name checked before anything is written
+        for label in customer_labels(tax, taxset.super).values():
+            check_name(label, f"label name (taxonomy {tax.name!r})")
     summary = {}
     for group, tax in enumerate(taxset.taxonomies, start=1):
         count = max(1, round(cfg.images_per_customer * SMALL_CUSTOMER.get(tax.name, 1.0)))
-        written = _customer_crops(out / tax.name, group, count, MIXES.get(tax.name, DEFAULT_MIX),
+        written = _customer_crops(folders[tax.name], group, count, MIXES.get(tax.name, DEFAULT_MIX),
                                   customer_labels(tax, taxset.super), cfg, crop_size)
         summary[tax.name] = dict(sorted(written.items()))
     settings = {"seed": cfg.seed, "scenes_per_customer": cfg.images_per_customer,

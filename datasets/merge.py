@@ -177,6 +177,9 @@ def _read_part(taxset: TaxonomySet, tax: Taxonomy, src: DataSource, cfg: MergeCo
                first_id: int) -> _Part:
     coco = read_coco(src.annotations, other_image_fields=True)
     ann, img = coco.annotations, coco.images
+    if len(ann.ids) and not len(img.ids):
+        raise DatasetError(f"{coco.path}: 'images' is empty but the file has {len(ann.ids)} "
+                           "annotation(s): every annotation needs its image")
     cat_ids, status, cat_col, cat_weight = _category_table(coco, tax, taxset, cfg.allow_unmapped)
     cat = np.searchsorted(cat_ids, ann.category_ids)  # read_coco checked every id is declared
     rows, found = image_rows(img.ids, ann.image_ids)

@@ -32,6 +32,7 @@ from taxdet.datasets.demo import (
     _summary,
     _write_json,
     coco,
+    customer_folders,
     super_categories,
 )
 from taxdet.datasets.demo_scene import DemoObject
@@ -92,16 +93,18 @@ def generate_warehouse(out: str | Path, taxset, cfg: DemoConfig | None = None
     if cfg.image_size < 64:
         raise ConfigError(f"image_size must be at least 64, got {cfg.image_size}")
     out, sup = Path(out), taxset.super
+    folders = customer_folders(out, taxset)
     full_cats = super_categories(sup)
     leaves = {k: k for k in KINDS if k in sup.column}
     summaries = []
     for group, tax in enumerate(taxset.taxonomies, start=1):
-        images, scenes = render_shelves(out / tax.name, group, cfg.images_per_customer,
+        folder = folders[tax.name]
+        images, scenes = render_shelves(folder, group, cfg.images_per_customer,
                                         MIXES.get(tax.name, DEFAULT_MIX), cfg)
         own_cats = [{"id": i + 1, "name": lab.name} for i, lab in enumerate(tax.labels)]
         own = coco(images, scenes, own_cats, leaf_labels(tax, sup))
-        _write_json(out / tax.name / "annotations.json", own)
-        _write_json(out / tax.name / "annotations_full.json",
+        _write_json(folder / "annotations.json", own)
+        _write_json(folder / "annotations_full.json",
                     coco(images, scenes, full_cats, leaves))
         summaries.append(_summary(tax.name, scenes, own))
     images, scenes = render_shelves(out / TEST, 0, cfg.test_images, DEFAULT_MIX, cfg)

@@ -2,7 +2,8 @@
 
 * ``taxdet.detection.engine``      the task-agnostic training engine: config machinery, run
   folder, checkpoints, DDP, the loop and its hooks, ``load_model``;
-* ``taxdet.detection.model``       the network, the detector's ``TrainConfig`` and its train / predict benches;
+* ``taxdet.detection.model``       the network, the detector's ``TrainConfig`` and its train /
+  predict benches;
 * ``taxdet.detection.anchors``     anchor grids and the batched anchor labeler;
 * ``taxdet.detection.training``    the detection task: its data, trainer, hooks and warm start;
 * ``taxdet.detection.prediction``  run a checkpoint on images, draw the detections;

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from taxdet.core.names import did_you_mean
+from taxdet.core.safe_names import name_problem
 from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic, has_errors
 from taxdet.supertax.taxonomy import ClassificationSource, DataSource, Label, Taxonomy
 from taxdet.supertax.tree import SuperClass, SuperTaxonomy
@@ -65,6 +66,17 @@ class _Reader:
         return m.get(key)
 
     def name(self, m: Map, key: str, what: str) -> str | None:
+        """A required, non-empty string that can be a file or folder name
+        (``taxdet.core.safe_names``)."""
+        value = self.text(m, key, what)
+        problem = None if value is None else name_problem(value)
+        if problem:  # names become folder names (demo data, crops, outputs per customer)
+            self.error(m.at(key), f"{what} {key} {value!r} {problem}: names must be usable as a "
+                       "file or folder name")
+            return None
+        return value
+
+    def text(self, m: Map, key: str, what: str) -> str | None:
         """A required, non-empty string."""
         if key not in m:
             self.error(m.pos, f"missing required key {key!r} in {what}")
@@ -81,7 +93,7 @@ class _Reader:
 
     def path(self, m: Map, key: str, what: str) -> str | None:
         """A required, non-empty string usable as a file path (no NUL character)."""
-        value = self.name(m, key, what)
+        value = self.text(m, key, what)
         if value is not None and "\0" in value:
             self.error(m.at(key), f"{what} {key} must not contain a NUL character")
             return None

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from taxdet.core.names import did_you_mean
+from taxdet.supertax.decoding_rule import never_background, strict_descendants, untrusted_columns
 from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic, has_errors
 from taxdet.supertax.taxonomy import Label, Taxonomy, label_mask
 from taxdet.supertax.tree import SuperTaxonomy
@@ -225,6 +226,67 @@ def check_unlabeled_classes(sup: SuperTaxonomy, taxes: list[Taxonomy]) -> list[D
     return [Diagnostic(sup.nodes[j].pos or _where(sup), WARNING,
                        unlabeled_class_message(sup.names[j], cell_sources(sup, taxes, j)))
             for j in np.flatnonzero(~any_labeled)]
+
+
+def _class_where(sup: SuperTaxonomy, j: int) -> str:
+    """``file:line`` of class ``j`` in the super-taxonomy file (its file, else "")."""
+    pos = sup.nodes[j].pos
+    return f"{pos.file}:{pos.line}" if pos else (sup.path or "")
+
+
+def _exhaustive_advice(sup: SuperTaxonomy, taxes: list[Taxonomy], j: int) -> str:
+    """The one-line YAML change that gives column ``j`` background negatives (``exhaustive:
+    true`` where some taxonomy labels all of its children), or why it is not suggested."""
+    name, kids = sup.names[j], sup.children[j]
+    if not kids:
+        return (f"`exhaustive: true` cannot help a class without children: map a customer "
+                f"label to it (`maps_to: {name}`) to train it, or remove it")
+    kid_names = ", ".join(sup.names[k] for k in kids)
+    masks = {t.name: label_mask(t, sup) for t in taxes}
+    full = [t for t, m in masks.items() if m[kids].all()]
+    if full and not sup.exhaustive[j]:
+        return (f"to train it on its own, add `exhaustive: true` under `- name: {name}` "
+                f"({_class_where(sup, j)}): {', '.join(full)} label all of its children "
+                f"({kid_names}), so their background anchors become certain {name!r} negatives; "
+                f"only if every {name!r} is one of them, else leave it to coverage decoding")
+    partial = [f"{t} labels {', '.join(sup.names[k] for k in kids if m[k])}"
+               for t, m in masks.items() if m[kids].any()]
+    seen = f" ({'; '.join(partial)})" if partial else ""
+    return (f"`exhaustive: true` is not suggested: no taxonomy labels all of its children "
+            f"({kid_names}){seen}, so it would still get no background negative while claiming "
+            f"that every {name!r} is one of them; label {name!r} in a taxonomy (`maps_to: "
+            f"{name}`) to train it on its own")
+
+
+def decoding_note(sup: SuperTaxonomy, taxes: list[Taxonomy], j: int,
+                  sources: list[str]) -> str:
+    """What happens to column ``j``, which gets no background negative: its decoding (from
+    its trusted descendants ``sources``; excluded without any) and the YAML change that
+    would train it on its own, or why that change is unsafe."""
+    name = sup.names[j]
+    head = (f"class {name!r} will get no background negative (no taxonomy labels it or an "
+            f"ancestor of it, so its column never learns where it is absent)")
+    if sources:
+        what = (f"coverage decoding (the default) scores it as the max over its descendants "
+                f"({', '.join(sources)}), its own column ignored")
+    else:
+        what = "coverage decoding (the default) excludes it from predictions"
+    return f"{head}: {what}; {_exhaustive_advice(sup, taxes, j)}"
+
+
+def decoding_notes(sup: SuperTaxonomy, taxes: list[Taxonomy]) -> list[str]:
+    """One ``decoding_note`` per column the taxonomies leave without background negatives
+    (``taxdet.supertax.decoding_rule``), in column order; none without taxonomies. The
+    validator prints them and training logs them at its start: the same text."""
+    if not taxes:
+        return []
+    labeled = np.logical_or.reduce([label_mask(t, sup) for t in taxes])
+    unseen = never_background(sup.ancestors, labeled)
+    decoded, excluded = untrusted_columns(sup.ancestors, unseen, unseen)
+    sources = strict_descendants(sup.ancestors) & ~(decoded | excluded)[:, None]
+    return [decoding_note(sup, taxes, int(j), [sup.names[d] for d in np.flatnonzero(sources[:, j])]
+                          if decoded[j] else [])
+            for j in np.flatnonzero(decoded | excluded)]
 
 
 def _first_by_name(supers: list[SuperTaxonomy]) -> dict[str, SuperTaxonomy]:

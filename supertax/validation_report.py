@@ -14,6 +14,7 @@ from typing import Any
 from taxdet.supertax.diagnostics import ERROR, WARNING, Diagnostic
 from taxdet.supertax.taxonomy import Coverage
 from taxdet.supertax.taxset import TaxonomySet, Validation
+from taxdet.supertax.validate import decoding_notes
 
 EXIT_VALID = 0    # no errors (warnings allowed)
 EXIT_INVALID = 1  # at least one error in the files
@@ -75,12 +76,25 @@ def render_matrix(ts: TaxonomySet, with_hash: bool = True) -> str:
     return "\n".join([title, *lines, LEGEND, ONE_PATH])
 
 
+DECODING_TITLE = "decoding of the columns that will get no background negative:"
+
+
+def render_decoding(ts: TaxonomySet) -> str:
+    """The ``decoding_notes`` of one super-taxonomy under a title ("" when there is none): the
+    text training logs at its start."""
+    notes = decoding_notes(ts.super, ts.taxonomies)
+    return "\n".join([DECODING_TITLE, *(f"- {n}" for n in notes)]) if notes else ""
+
+
 def render_text(v: Validation, sections: Sequence[str] = ()) -> str:
-    """Every diagnostic (``file:line:col: severity: message``), the matrices, ``sections``
-    (e.g. the box counts of the data), a summary line."""
+    """Every diagnostic (``file:line:col: severity: message``), the matrices, each with the
+    decoding of its never-background columns, ``sections`` (e.g. the box counts of the data),
+    a summary line."""
     parts = [str(d) for d in ordered(v.diagnostics)]
     for ts in v.sets():
         parts += ["", render_matrix(ts, with_hash=v.ok)]
+        decoding = render_decoding(ts)
+        parts += ["", decoding] if decoding else []
     if not v.ok:
         parts += ["", "(matrices leave out files with errors)"]
     for section in sections:
@@ -103,7 +117,7 @@ def _set_json(ts: TaxonomySet, with_hash: bool) -> dict[str, Any]:
     classes = [{"name": name, "column": j, "parent": sup.parent_name(j),
                 "exhaustive": bool(sup.exhaustive[j])} for j, name in enumerate(sup.names)]
     return {"name": sup.name, "file": sup.path, "hash": ts.hash if with_hash else None,
-            "classes": classes,
+            "classes": classes, "decoding_notes": decoding_notes(sup, ts.taxonomies),
             "taxonomies": [_taxonomy_json(ts, t.name) for t in ts.taxonomies]}
 
 

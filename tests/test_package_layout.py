@@ -109,8 +109,9 @@ def _third_party_imports() -> dict[str, list[str]]:
                 continue
             for name in names:
                 top = name.split(".")[0]
+                # _typeshed: the type checkers' stdlib stubs, imported under TYPE_CHECKING only
                 if top not in sys.stdlib_module_names and top not in ("taxdet", "tests",
-                                                                      "benchmarks"):
+                                                                      "benchmarks", "_typeshed"):
                     found.setdefault(top, []).append(str(path.relative_to(REPO)))
     return found
 

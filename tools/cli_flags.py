@@ -9,7 +9,9 @@ Shared defaults:
 * ``--device auto`` (CUDA when available, else the CPU); values ``auto | cpu | cuda | cuda:N``;
 * ``--workers 2`` (``DEFAULT_WORKERS``): the default most tools already had (evaluate, predict
   and the training config's ``data.workers``);
-* ``--hierarchy-decoding`` unset: on when the super-taxonomy has any parent.
+* ``--decoding coverage`` (``DECODINGS``; ``--hierarchy-decoding`` and
+  ``--no-hierarchy-decoding`` are the older spellings of ``--decoding hierarchy`` and
+  ``--decoding own``).
 
 Output-path flags read ``write <what> to FILE`` (``--json``, ``--markdown``, ``--out``) or
 ``write <what> into DIR`` (``--draw``).
@@ -29,6 +31,9 @@ Parser = argparse._ActionsContainer  # a parser or one of its argument groups
 
 DEFAULT_DEVICE = "auto"
 DEFAULT_WORKERS = 2
+# = taxdet.detection.prediction.hierarchy_decoding.DECODINGS (no torch import here)
+DECODINGS = ("own", "hierarchy", "coverage")
+DEFAULT_DECODING = "coverage"
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -84,12 +89,23 @@ def add_no_ema(p: Parser) -> None:
 
 
 def add_hierarchy_decoding(p: Parser, effect: str = "") -> None:
-    """``--hierarchy-decoding / --no-hierarchy-decoding`` (default: unset, i.e. on when the
-    super-taxonomy has any parent); ``effect`` replaces the standard sentence."""
-    p.add_argument("--hierarchy-decoding", action=argparse.BooleanOptionalAction, default=None,
-                   help=(effect or "score each parent class as the max over its descendants "
-                         "before NMS (a child's detection is also its ancestors')")
-                   + "; default: on when the super-taxonomy has any parent")
+    """``--decoding own|hierarchy|coverage`` and its aliases ``--hierarchy-decoding`` (=
+    hierarchy) and ``--no-hierarchy-decoding`` (= own), all into ``args.hierarchy_decoding``:
+    None (unset: coverage), the name, or True / False from an alias (the library reads each;
+    ``taxdet.detection.prediction.hierarchy_decoding``). ``effect`` adds what the tool does
+    with the decoding."""
+    more = f"; {effect}" if effect else ""
+    p.add_argument("--decoding", dest="hierarchy_decoding", choices=DECODINGS, default=None,
+                   help="how class scores are decoded before NMS: own (each class its own "
+                   "score), hierarchy (a parent scored as the max over itself and its "
+                   "descendants: a child's detection is also its ancestors'), coverage "
+                   "(hierarchy, with the checkpoint's decoding plan: a class that never trained "
+                   "against background is scored from its descendants only, or not predicted)"
+                   f"{more} (default: {DEFAULT_DECODING})")
+    p.add_argument("--hierarchy-decoding", dest="hierarchy_decoding", action="store_const",
+                   const=True, default=None, help="the same as --decoding hierarchy")
+    p.add_argument("--no-hierarchy-decoding", dest="hierarchy_decoding", action="store_const",
+                   const=False, default=None, help="the same as --decoding own")
 
 
 def add_overwrite(p: Parser, what: str) -> None:

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--predictions", metavar="JSON", help="COCO results JSON (category_id "
                         "= column + 1 when --taxonomies is given), or a COCO file with scored "
                         "annotations (predict.py --format coco; matched by file_name and "
-                        "category name)")
+                        "category name; without --taxonomies, scored in the taxonomies of the "
+                        "checkpoint its info names, maps_to: null labels left out)")
     flags.add_checkpoint(source, "predict the ground truth's images, then evaluate")
     flags.add_taxonomies(p, "super-taxonomy names, federated, customers")
     p.add_argument("--super-taxonomy", metavar="NAME",
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the F1-best score per class at IoU 0.5")
     p.add_argument("--precision", type=float, metavar="P", help="with --fit-thresholds: "
                    "instead the lowest score whose precision reaches P (default: F1-best)")
+    flags.add_overwrite(p, "existing output files that evaluate.py did not write")
     _scope_arguments(p)
     _checkpoint_arguments(p)
     flags.verbosity(p)
@@ -146,7 +148,7 @@ def options(args: argparse.Namespace):
         save_predictions=args.save_predictions, fit_thresholds=args.fit_thresholds,
         precision=args.precision, draw=args.draw, draw_count=args.draw_count,
         draw_score=args.draw_score, json_out=args.json, markdown_out=args.markdown,
-        plots=args.plots)
+        plots=args.plots, overwrite=args.overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:

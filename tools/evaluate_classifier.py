@@ -16,10 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from taxdet.core.errors import ConfigError, run_cli
-from taxdet.core.files import check_outputs, write_atomic
+from taxdet.core.files import (
+    check_outputs,
+    classification_inputs,
+    images_under,
+    taxonomy_inputs,
+    write_atomic,
+)
 from taxdet.tools import cli_flags as flags
 
 PLOTS = ("confusion.png", "reliability.png")
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_markdown(p)
     p.add_argument("--plots", type=Path, metavar="DIR",
                    help="write confusion.png and reliability.png into DIR")
+    flags.add_overwrite(p, "existing output files that evaluate_classifier.py did not write")
     flags.verbosity(p)
     return p
 
@@ -59,6 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(lambda: run(args))
 
 
+def _inputs(args: argparse.Namespace) -> Iterator[Path]:
+    """Every file this run reads: the checkpoint, the taxonomy files, their classification data
+    (CSVs and images) and the --ood images (listed lazily, only when an output exists)."""
+    import taxdet.supertax as supertax
+    from taxdet.core.errors import InputError
+    yield Path(args.checkpoint)
+    for path in map(Path, args.data):
+        yield from [path] if path.is_file() else [*path.rglob("*.yaml"), *path.rglob("*.yml")]
+    yield from images_under(args.ood)
+    try:
+        taxset = supertax.load(args.data, super_name=args.super_taxonomy)
+    except InputError:  # reported by the evaluation itself, which picks the checkpoint's
+        return
+    yield from taxonomy_inputs(taxset)
+    yield from classification_inputs(taxset)
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the outputs, score, print the tables, write the outputs."""
     if args.batch_size < 1 or args.workers < 0:
@@ -67,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = {"--json": args.json, "--markdown": args.markdown}
     if args.plots:
         outputs.update({f"--plots ({name})": args.plots / name for name in PLOTS})
-    check_outputs(outputs, [args.checkpoint])
+    check_outputs(outputs, _inputs(args), tool="evaluate_classifier", overwrite=args.overwrite)
     from taxdet.detection.classification.classifier_plots import save_plots
     from taxdet.detection.classification.classifier_predictor import evaluate_checkpoint
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.super_taxonomy,

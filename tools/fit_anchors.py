@@ -6,7 +6,9 @@
 Prints the best-possible recall (BPR: the share of boxes whose best anchor reaches IoU 0.5)
 and the mean best IoU of the current anchors (``--config``'s, else effdet's defaults), then the
 best settings found (anchor scale x aspect ratios). ``--out`` writes the best as a config
-snippet for ``tools/train.py --config``. Exit 0 on success, 1 on bad input, 2 on usage.
+snippet for ``tools/train.py --config`` and prints the train.py command that uses it as it
+can be run (the same taxonomies and image size; ``--config`` files merge in order). Exit 0 on
+success, 1 on bad input, 2 on usage.
 """
 
 from __future__ import annotations
@@ -35,20 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="how many of the best settings to print (default: 5)")
     flags.add_out(p, "the best settings as a train.py --config snippet (YAML)")
+    flags.add_overwrite(p, "an existing --out file that fit_anchors.py did not write")
     flags.verbosity(p)
     return p
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """``ConfigError`` for settings out of range (before anything is read)."""
+    from taxdet.core.errors import ConfigError
+    if not 0 < args.iou <= 1:
+        raise ConfigError(f"--iou {args.iou}: expected a value in (0, 1]")
+    if args.top < 1:
+        raise ConfigError(f"--top {args.top}: expected at least 1")
+    if args.image_size < 128 or args.image_size % 128:
+        raise ConfigError(f"--image-size {args.image_size}: must be a positive multiple of 128 "
+                          "(the model input sizes train.py accepts)")
+
+
 def run(args: argparse.Namespace) -> int:
     import yaml
+    check_args(args)
 
     from taxdet.core.files import check_outputs, taxonomy_inputs, write_atomic
     from taxdet.datasets import MergeConfig, merge
     from taxdet.detection.anchors import fit
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     inputs = taxonomy_inputs(taxset) + ([Path(args.config)] if args.config else [])
-    check_outputs({"--out": args.out}, inputs)
+    check_outputs({"--out": args.out}, inputs, tool="fit_anchors", overwrite=args.overwrite)
     dataset, _ = merge(taxset, MergeConfig(check_images=False))
+    check_outputs({"--out": args.out}, [s.file for s in dataset.samples], tool="fit_anchors",
+                  overwrite=args.overwrite)
     boxes = fit.model_input_boxes(dataset.samples, args.image_size)
     current = fit.evaluate_spec(current_spec(args.config), boxes, args.image_size, args.iou)
     ranked = fit.search(boxes, args.image_size, args.iou)
@@ -60,8 +78,22 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_atomic(args.out, yaml.safe_dump(fit.config_snippet(ranked[0].spec),
                                               sort_keys=False))
-        print(f"wrote {args.out} (use: tools/train.py --config {args.out} ...)")
+        print(f"wrote {args.out}; train with it:\n  {train_command(args)}")
     return 0
+
+
+def train_command(args: argparse.Namespace) -> str:
+    """The ``tools/train.py`` command that trains with the fitted anchors, as it can be run:
+    the same taxonomies and image size, ``--config`` (if given) then ``--out`` merged over
+    it."""
+    import shlex
+    words = ["python", "tools/train.py", "--taxonomies", *map(str, args.taxonomies)]
+    if args.super_taxonomy:
+        words += ["--super-taxonomy", args.super_taxonomy]
+    words += ["--image-size", str(args.image_size)]
+    for config in ([args.config] if args.config else []) + [args.out]:
+        words += ["--config", str(config)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def current_spec(config: str | None):

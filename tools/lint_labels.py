@@ -78,7 +78,8 @@ def _cross_fit_arguments(p: argparse.ArgumentParser) -> None:
                      "fold model; 0: the config's (default: %(default)s)")
     fit.add_argument("--crossfit-dir", type=Path, metavar="DIR", help="where the fold runs "
                      "go (default: a crossfit folder beside --out)")
-    flags.add_overwrite(fit, "fold runs already in --crossfit-dir")
+    flags.add_overwrite(fit, "fold runs already in --crossfit-dir, and existing output files "
+                       "that lint_labels.py did not write")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +117,8 @@ def options(args: argparse.Namespace):
         allow_unmapped=args.allow_unmapped, top=args.top, min_score=args.min_score,
         config=args.config, steps=args.steps, crossfit_dir=args.crossfit_dir,
         overwrite=args.overwrite, batch_size=args.batch_size, device=args.device,
-        workers=args.workers, use_ema=not args.no_ema, progress=not args.no_progress)
+        workers=args.workers, use_ema=not args.no_ema, progress=not args.no_progress,
+        draw=args.draw, draw_file=DRAW_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--super-taxonomy", metavar="NAME",
                    help="the super-taxonomy whose customers to generate, when the taxonomy "
                    "files hold several (default: the only one)")
+    flags.add_overwrite(p, "existing annotation files that make_demo_data.py did not write")
     flags.verbosity(p)
     return p
 
@@ -72,6 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     return supertax.run_cli(lambda: run(args))
 
 
+def check_demo_outputs(args: argparse.Namespace, taxset) -> None:
+    """The output rule (``taxdet.core.files.check_outputs``): the customers' folder names are
+    safe, and the annotation files (or crops.json) are new, this tool's own earlier output, or
+    ``--overwrite``; the taxonomy YAML files are never written over."""
+    from taxdet.core.files import check_outputs
+    from taxdet.datasets.demo import TEST, customer_folders
+    from taxdet.datasets.demo_classification import SUMMARY
+    out = Path(args.out)
+    folders = customer_folders(out, taxset)
+    if args.classification:
+        outputs = {SUMMARY: out / SUMMARY}
+    else:
+        outputs = {f"{name}/{file}": folder / file for name, folder in folders.items()
+                   for file in ("annotations.json", "annotations_full.json")}
+        outputs[f"{TEST}/annotations.json"] = out / TEST / "annotations.json"
+    yamls = [t.path for t in (taxset.super, *taxset.taxonomies) if t.path]  # data: not read
+    check_outputs(outputs, yamls, tool="make_demo_data",
+                  overwrite=args.overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     generate, world_taxonomies, world_images = WORLDS[args.world]
     if args.taxonomies == [str(DEFAULT_TAXONOMIES)]:
@@ -79,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.classification and args.world != "driving":
         raise supertax.ConfigError("--classification writes the driving world only")
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
+    check_demo_outputs(args, taxset)
     if args.classification:
         return run_classification(args, taxset)
     cfg = DemoConfig(seed=args.seed, images_per_customer=args.images_per_customer or world_images,

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--duplicates", choices=("report", "error"), default="report",
                     help="same image bytes seen twice: keep and report, or fail "
                     "(default: %(default)s)")
+    flags.add_overwrite(ap, "existing --out / --report files that merge_datasets.py did not "
+                        "write")
     flags.verbosity(ap)
     return ap
 
@@ -57,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, cfg: MergeConfig) -> int:
     taxset = supertax.load(args.taxonomies, super_name=args.super_taxonomy)
     outputs = {"--out": args.out, "--report": args.report}
-    check_outputs(outputs, taxonomy_inputs(taxset))  # before the slow part
+    rule = {"tool": "merge_datasets", "overwrite": args.overwrite}
+    check_outputs(outputs, taxonomy_inputs(taxset), **rule)  # before the slow part
     dataset, report = merge(taxset, cfg)
-    check_outputs(outputs, [s.file for s in dataset.samples])
+    check_outputs(outputs, [s.file for s in dataset.samples], **rule)
     dataset.write(args.out)
     print(report.table())
     print(f"wrote {len(dataset)} images to {args.out}")

@@ -2,15 +2,23 @@
 
     python tools/predict.py --checkpoint CKPT (--images DIR | --image-list FILE | GLOB ...)
         [--customer NAME [--categories JSON]] [--score-threshold X] [--thresholds YAML]
-        [--out OUT.json] [--format coco|results] [--draw DIR] [--batch-size N]
+        [--max-detections N] [--out OUT.json] [--format coco|label-studio|results]
+        [--url-prefix URL] [--draw DIR] [--batch-size N]
         [--device D] [--workers N] [--no-ema] [--[no-]hierarchy-decoding]
         [--taxonomies PATH ...]
 
 Image sizes are read from the files (EXIF orientation applied, like training); unreadable
-images are skipped with a counted warning. Boxes are in original pixels. ``coco`` writes a
-full COCO file (images, the taxonomy's categories, detections as annotations with a
-``score``) that CVAT and Label Studio import and ``evaluate.py --predictions`` scores;
-``results`` writes a COCO results list. Exit 0 success, 1 bad input, 2 usage error.
+images are skipped with a counted warning. Boxes are in original pixels; ``file_name`` is
+relative to the images' folder. With ``--customer`` the ids are the customer's own: category
+ids from ``--categories``, else from the annotation file its taxonomy's ``data:`` names
+(``--taxonomies``, else the taxonomy files the checkpoint was trained with); none found is an
+error (exit 1), never 1..L. Image ids are that file's where it holds the image. Each image
+gets at most ``--max-detections`` detections of the customer's own classes, as its exported
+model. ``coco`` writes a full COCO file (images, categories, detections as annotations with a
+``score``, ``segmentation`` []) that CVAT (datumaro's coco_instances) imports and
+``evaluate.py --predictions`` scores; ``label-studio`` a task list with predictions and
+``OUT.label_config.xml`` beside it; ``results`` a COCO results list. Exit 0 success, 1 bad
+input, 2 usage error.
 """
 
 from __future__ import annotations
@@ -28,17 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_checkpoint(p, "its model, weights and taxonomies", required=True)
     src = p.add_argument_group("images (exactly one source)")
     src.add_argument("patterns", nargs="*", metavar="GLOB", help="image files or glob patterns "
-                     "(quoted; ** is recursive); file_name as matched")
+                     "(quoted; ** is recursive); file_name relative to the folder before the "
+                     "first wildcard")
     src.add_argument("--images", type=Path, metavar="DIR", help="every image under DIR, "
                      "recursively; file_name relative to DIR")
     src.add_argument("--image-list", type=Path, metavar="FILE", help="text file of image "
                      "paths, one a line (# comments); relative to the file's folder")
     out = p.add_argument_group("labels and output")
     out.add_argument("--customer", metavar="NAME", help="write that customer's labels and "
-                     "category ids (default: the super-taxonomy's classes, id = column + 1)")
-    out.add_argument("--categories", type=Path, metavar="JSON", help="with --customer: a COCO "
-                     "file of that customer whose categories give the ids by name (default: "
-                     "its annotation file from --taxonomies, else 1..L in label order)")
+                     "its own category and image ids (default: the super-taxonomy's classes, "
+                     "id = column + 1)")
+    out.add_argument("--categories", type=Path, metavar="JSON", help="with --customer: that "
+                     "customer's own COCO file, whose categories give the ids by name (default: "
+                     "the annotation file of its taxonomy's data:, from --taxonomies or the "
+                     "checkpoint's training taxonomy files; a file lacking its labels is "
+                     "refused)")
     flags.add_taxonomies(out, "hashing like the checkpoint's (default: the checkpoint's own)")
     out.add_argument("--score-threshold", type=float, default=0.3, metavar="X",
                      help="lowest score kept, for classes --thresholds does not list "
@@ -46,11 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--thresholds", type=Path, metavar="YAML", help="per-class thresholds, "
                      "e.g. from evaluate.py --fit-thresholds (default: none)")
     flags.add_out(out, "the pre-labels (JSON)", default=Path("predictions.json"))
-    out.add_argument("--format", choices=("coco", "results"), default="coco",
-                     help="coco: full COCO file with scored annotations; results: COCO results "
+    out.add_argument("--max-detections", type=int, default=100, metavar="N",
+                     help="most detections per image, the best of the output's own classes "
+                     "(default: %(default)s)")
+    out.add_argument("--format", choices=("coco", "label-studio", "results"), default="coco",
+                     help="coco: full COCO file with scored annotations (CVAT); label-studio: "
+                     "tasks with predictions, and OUT.label_config.xml; results: COCO results "
                      "list (default: %(default)s)")
+    out.add_argument("--url-prefix", metavar="URL", help="label-studio: image URL = URL + "
+                     "file_name (default: /data/local-files/?d=, Label Studio's local files "
+                     "with LOCAL_FILES_DOCUMENT_ROOT at the images' folder)")
     flags.add_draw(out, "each image with its detections drawn, as <file_name>.png,",
                    default="no drawings")
+    flags.add_overwrite(out, "existing --out / --draw files that predict.py did not write")
     run = p.add_argument_group("running")
     run.add_argument("--batch-size", type=int, default=8, metavar="N",
                      help="images per forward pass (default: %(default)s)")
@@ -74,8 +94,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--categories needs --customer")
     if not 0 <= args.score_threshold <= 1:
         p.error(f"--score-threshold {args.score_threshold}: expected a value in [0, 1]")
-    if args.batch_size < 1 or args.workers < 0:
-        p.error("--batch-size must be >= 1 and --workers >= 0")
+    if args.batch_size < 1 or args.workers < 0 or args.max_detections < 1:
+        p.error("--batch-size and --max-detections must be >= 1 and --workers >= 0")
+    if args.url_prefix is not None and args.format != "label-studio":
+        p.error("--url-prefix needs --format label-studio")
     return args
 
 
@@ -86,9 +108,11 @@ def options(args: argparse.Namespace):
         checkpoint=args.checkpoint, images=args.images, image_list=args.image_list,
         patterns=tuple(args.patterns), customer=args.customer, categories=args.categories,
         taxonomies=args.taxonomies, score_threshold=args.score_threshold,
-        thresholds=args.thresholds, out=args.out, format=args.format, draw=args.draw,
+        thresholds=args.thresholds, out=args.out, format=args.format,
+        max_detections=args.max_detections, url_prefix=args.url_prefix, draw=args.draw,
         batch_size=args.batch_size, device=args.device, workers=args.workers,
-        use_ema=not args.no_ema, hierarchy_decoding=args.hierarchy_decoding)
+        use_ema=not args.no_ema, hierarchy_decoding=args.hierarchy_decoding,
+        overwrite=args.overwrite)
 
 
 def run(opts) -> int:
@@ -100,6 +124,9 @@ def run(opts) -> int:
     )
     result = run_prediction(opts)
     print(prediction_summary(result, opts.out))
+    if opts.format == "label-studio":
+        from taxdet.detection.prediction.prelabel_files import config_path
+        print(f"wrote {config_path(opts.out)} (the labeling config of its labels)")
     if opts.draw:
         paths = save_run_drawings(result, opts.draw)
         print(f"wrote {len(paths)} drawings under {opts.draw}")

@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     raises an ``InputError``."""
     from taxdet.detection.training.trainer import Trainer
     cfg = resolve(args)
-    trainer = Trainer(cfg)
-    state = trainer.fit()
+    from taxdet.detection.engine.run_lock import locked_run
+    with locked_run(cfg, args.config):  # one run per folder, for the whole run
+        trainer = Trainer(cfg)
+        state = trainer.fit()
     if trainer.dist.is_main:
         print(trainer.summary())
         print(json.dumps({"best_AP": state.best_metric, "steps": state.step,

@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     ``InputError``."""
     from taxdet.detection.classification.classifier_trainer import ClassifierTrainer
     cfg = resolve(args, CLASSIFIER)
-    trainer = ClassifierTrainer(cfg)
-    state = trainer.fit()
+    from taxdet.detection.engine.run_lock import locked_run
+    with locked_run(cfg, args.config):  # one run per folder, for the whole run
+        trainer = ClassifierTrainer(cfg)
+        state = trainer.fit()
     print(trainer.summary())
     print(json.dumps({"best_accuracy": state.best_metric, "steps": state.step,
                       "output": cfg.run.output}))

@@ -48,7 +48,7 @@ def check_paths(old: Path, new: Path) -> None:
         raise OutputError(f"{new}: is OLD itself; write the converted checkpoint to a new path")
     if new.exists() or new.is_symlink():
         raise OutputError(f"{new}: already exists; give a path that does not exist yet")
-    check_outputs({"NEW": new}, [old])
+    check_outputs({"NEW": new}, [old], tool="upgrade_checkpoint")
 
 
 def trusted_load(path: Path) -> dict:

@@ -58,8 +58,8 @@ def build_classifier(cfg: ClassifierConfig, taxset: supertax.TaxonomySet) -> tor
 
 CLASSIFIER_MODEL = ModelSpec(
     ClassifierConfig, build_classifier, classifier_description, task=TASK,
-    wrong_task="not a classifier checkpoint (tools/train_classifier.py writes them; a "
-               "detector's is scored by tools/evaluate.py)")
+    wrong_task="tools/train_classifier.py writes classifier checkpoints; a detector's is "
+               "scored by tools/evaluate.py")
 
 
 def load_classifier(path: str | Path, device: str = "cpu", use_ema: bool = True

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 import taxdet.supertax as supertax
 from taxdet.core.errors import InputError
-from taxdet.detection.engine.weights_file import (  # noqa: F401
+from taxdet.detection.engine.config_sections import Sections
+from taxdet.detection.engine.weights_file import (
     DIGEST_KEY,
     FORMAT,
     FORMAT_KEY,
@@ -31,12 +33,18 @@ from taxdet.detection.engine.weights_file import (  # noqa: F401
     state_digest,
 )
 
+__all__ = [  # the weight-file names re-exported (module docstring), then this module's own
+    "DIGEST_KEY", "FORMAT", "FORMAT_KEY", "UPGRADE", "CheckpointError", "UnsafeCheckpointError",
+    "load", "read", "save_atomic", "state_digest",
+    "RESUME_KEYS", "resumed_config", "taxonomy_differences", "check_taxonomy", "rng_state",
+    "set_rng_state", "plain_rng_state", "weights_misfit"]
+
 # what a checkpoint must hold to continue a run exactly (``TrainerBase.checkpoint_state``)
 RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "state", "rng", "config",
                "taxonomies", "taxonomy_hash")
 
 
-def resumed_config(path: str | Path, config_cls: type) -> dict:
+def resumed_config(path: str | Path, config_cls: type[Sections]) -> dict[str, Any]:
     """The config tree (``config_cls.to_dict()`` form, e.g. the detector's ``TrainConfig``) of
     the run that the checkpoint ``path`` continues: its own config, with ``run.output`` the
     checkpoint's folder, ``run.resume`` the checkpoint, and no ``init_checkpoint`` or
@@ -46,8 +54,8 @@ def resumed_config(path: str | Path, config_cls: type) -> dict:
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError(f"{path}: its 'config' is not a mapping")
     try:
-        tree = config_cls.from_dict(ckpt["config"],
-                                                     where=f"{path}: its config").to_dict()
+        tree: dict[str, Any] = config_cls.from_dict(ckpt["config"],
+                                                    where=f"{path}: its config").to_dict()
     except InputError as exc:
         raise CheckpointError(f"{exc} (options given beside --resume cannot mend a checkpoint's "
                               "config; start a new run with --init-checkpoint)") from None
@@ -59,7 +67,7 @@ def resumed_config(path: str | Path, config_cls: type) -> dict:
 # -- taxonomy --------------------------------------------------------------------------------------
 def taxonomy_differences(old: supertax.TaxonomySet, new: supertax.TaxonomySet) -> list[str]:
     """Human-readable differences between two resolved taxonomy sets (empty if equal)."""
-    out = []
+    out: list[str] = []
     if old.names != new.names:
         gone = [n for n in old.names if n not in new.names]
         added = [n for n in new.names if n not in old.names]
@@ -79,7 +87,7 @@ def taxonomy_differences(old: supertax.TaxonomySet, new: supertax.TaxonomySet) -
     return out
 
 
-def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path,
+def check_taxonomy(ckpt: dict[str, Any], taxset: supertax.TaxonomySet, path: str | Path,
                    hint: str = "") -> None:
     """Refuse a checkpoint trained for other taxonomies, listing what differs (then ``hint``)."""
     if ckpt.get("taxonomy_hash") == taxset.hash:
@@ -95,7 +103,7 @@ def check_taxonomy(ckpt: dict, taxset: supertax.TaxonomySet, path: str | Path,
 
 
 # -- random number generators --------------------------------------------------------------------
-def rng_state() -> dict:
+def rng_state() -> dict[str, Any]:
     """Every RNG's state as tensors and plain numbers (a ``weights_only`` load reads it)."""
     return plain_rng_state({
         "python": random.getstate(), "numpy": np.random.get_state(legacy=True),
@@ -103,7 +111,7 @@ def rng_state() -> dict:
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []})
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``rng_state`` returned, bit for bit."""
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
@@ -114,7 +122,7 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def plain_rng_state(old: dict) -> dict:
+def plain_rng_state(old: dict[str, Any]) -> dict[str, Any]:
     """``random.getstate()`` and ``np.random.get_state()`` tuples (as older versions stored them)
     as tensors and plain numbers; parts already in that form are kept as they are."""
     py, npy = old["python"], old["numpy"]
@@ -134,7 +142,8 @@ def plain_rng_state(old: dict) -> dict:
 
 
 # -- weights ---------------------------------------------------------------------------------------
-def weights_misfit(model: torch.nn.Module | dict, weights) -> list[str]:
+def weights_misfit(model: torch.nn.Module | dict[str, torch.Tensor], weights: object
+                   ) -> list[str]:
     """Why ``model.load_state_dict(weights, strict=True)`` would fail (empty if it fits): keys
     missing, unexpected or of another shape, a few named of each. ``model`` may also be the
     state dict it would have."""

@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
 from taxdet.core.errors import ConfigError, InputNotFoundError
 from taxdet.core.names import did_you_mean
-from taxdet.detection.engine.config_sections import coerce
+from taxdet.detection.engine.config_sections import Sections, coerce
 from taxdet.detection.engine.run_folder import check_resume_overwrite
 
 
@@ -35,7 +36,7 @@ class CommandLine:
     (``lr`` -> ``optim.lr``), metavars, flags taking several words, and defaults shown as
     another flag."""
 
-    config: type
+    config: type[Sections]
     sections: dict[str, str]
     aliases: dict[str, str]
     metavars: dict[str, str] = field(default_factory=dict)
@@ -65,8 +66,9 @@ def options(cli: CommandLine) -> list[Option]:
     return out
 
 
-def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+def _default(f: dataclasses.Field[Any]) -> Any:
+    factory = cast(Callable[[], Any], f.default_factory)  # set when there is no default
+    return factory() if f.default is dataclasses.MISSING else f.default
 
 
 def _parse_value(text: str, t: Any) -> Any:
@@ -88,6 +90,11 @@ def _parse_value(text: str, t: Any) -> Any:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
 
 
+def _value_parser(t: Any) -> Callable[[str], Any]:
+    """``_parse_value`` for field type ``t``, as argparse's ``type=``."""
+    return lambda s: _parse_value(s, t)
+
+
 def add_arguments(parser: argparse.ArgumentParser, cli: CommandLine) -> None:
     """``--config``, then one group per section: a flag per field (``--optim.lr``), its alias
     (``--lr``), and in ``run`` the ``--overwrite`` and ``--no-taxonomy-mask`` switches.
@@ -95,9 +102,11 @@ def add_arguments(parser: argparse.ArgumentParser, cli: CommandLine) -> None:
     Every flag defaults to None (= not given), so ``resolve`` lets the YAML file fill it;
     the help shows the field's own default.
     """
-    parser.add_argument("--config", metavar="YAML",
+    parser.add_argument("--config", metavar="YAML", action="append",
                         help="YAML file setting any option below, nested by section (optim: "
-                        "{lr: 0.01}); flags override it, it overrides the defaults")
+                        "{lr: 0.01}); may be given several times: merged in order, a later "
+                        "file's keys win; flags override them, they override the defaults; "
+                        "recorded in run.config_files")
     reverse = {v: k for k, v in cli.aliases.items()}
     groups = {name: parser.add_argument_group(f"{name} (--{name}.*)", text)
               for name, text in cli.sections.items()}
@@ -109,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser, cli: CommandLine) -> None:
                                metavar=_metavar(opt, cli), help=_help(opt, cli))
         else:
             group.add_argument(*flags, dest=opt.name, default=None, metavar=_metavar(opt, cli),
-                               type=lambda s, t=opt.type: _parse_value(s, t),
+                               type=_value_parser(opt.type),
                                help=_help(opt, cli))
     groups["run"].add_argument(
         "--overwrite", dest="run.overwrite", action="store_const", const=True, default=None,
@@ -180,29 +189,49 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     return args
 
 
+def config_files(args: argparse.Namespace) -> list[str]:
+    """The ``--config`` files, in order (one file given as a string counts too)."""
+    given = getattr(args, "config", None)
+    return [str(given)] if isinstance(given, (str, Path)) else [str(f) for f in given or []]
+
+
+def read_configs(files: list[str]) -> dict[str, Any]:
+    """The ``--config`` files merged in order (``merge_trees``: a later file's keys win)."""
+    tree: dict[str, Any] = {}
+    for name in files:
+        loaded = _read_yaml(Path(name)) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{name}: expected a mapping of config sections")
+        tree = merge_trees(tree, loaded)
+    return tree
+
+
 def resolve(args: argparse.Namespace, cli: CommandLine) -> Any:
     """Defaults < the config of the checkpoint ``run.resume`` names (``resumed_config``) < YAML
-    (``--config``) < flags given on the command line."""
-    tree: dict = {}
-    if args.config:
-        loaded = _read_yaml(Path(args.config)) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of config sections")
-        tree = loaded
+    (``--config``, each file over the ones before) < flags given on the command line. The
+    files are recorded in ``run.config_files`` (after a resumed run's own)."""
+    files = config_files(args)
+    tree = read_configs(files)
     for name, value in vars(args).items():
         if "." in name and value is not None:
             section, key = name.split(".", 1)
             tree.setdefault(section, {})[key] = value
-    where = args.config or "config"
+    if files:
+        tree.setdefault("run", {})["config_files"] = files
+    where = " + ".join(files) or "config"
     resume = tree.get("run", {}).get("resume") if isinstance(tree.get("run"), dict) else None
     if isinstance(resume, str) and resume:
-        check_resume_overwrite(resume, tree["run"].get("overwrite"))  # before reading it
+        check_resume_overwrite(resume, tree["run"].get("overwrite"),  # before reading it
+                               tree["run"].get("init_checkpoint"))
         from taxdet.detection.engine.checkpoint import resumed_config  # torch: only when resuming
-        tree = merge_trees(resumed_config(resume, cli.config), tree)
+        resumed = resumed_config(resume, cli.config)
+        if files:
+            tree["run"]["config_files"] = resumed["run"].get("config_files", []) + files
+        tree = merge_trees(resumed, tree)
     return cli.config.from_dict(tree, where=where)
 
 
-def merge_trees(base: dict, over: dict) -> dict:
+def merge_trees(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``base`` with the values of ``over`` (nested by section) put over it."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for key, value in over.items():

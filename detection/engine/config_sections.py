@@ -21,13 +21,19 @@ type and default: that is the only place either is written. Torch-free, so a tra
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from taxdet.core.config_field import config_field
 from taxdet.core.errors import ConfigError
 from taxdet.core.names import did_you_mean
+
+if TYPE_CHECKING:  # for mypy every config of sections is a dataclass; at run time a plain class
+    from _typeshed import DataclassInstance as _Dataclass
+else:
+    _Dataclass = object
 
 
 @dataclass
@@ -103,6 +109,9 @@ class RunConfig:
         True, "write TensorBoard event files (losses, learning rate, validation metrics) to "
         "<run folder>/tensorboard when the tensorboard package is installed; false: none "
         "(curves.png is written either way)")
+    config_files: list[str] = config_field(
+        [], "the --config files this config was merged from, in the order given (later keys "
+        "win); filled in from --config, recorded in config.yaml and the checkpoints")
 
     def __post_init__(self) -> None:
         check_ranges({"val_every": (self.val_every, 0, None),
@@ -110,27 +119,30 @@ class RunConfig:
 
 
 def check_ranges(values: dict[str, tuple[Any, Any, Any]]) -> None:
-    """``ConfigError`` for the first ``name: (value, lo, hi)`` outside [lo, hi] (None: open)."""
+    """``ConfigError`` for the first ``name: (value, lo, hi)`` outside [lo, hi] (None: open);
+    NaN and infinities are outside every range."""
     for name, (value, lo, hi) in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
             raise ConfigError(f"{name} must be {bounds}, got {value}")
 
 
-class Sections:
+class Sections(_Dataclass):
     """A config made of sections (one dataclass per concern): its plain-data form and back.
     The detector's ``TrainConfig`` and the classifier's ``ClassifierConfig`` are such configs."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> Any:
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> Any:
         """The config of a (partial) nested dict; ``ConfigError`` naming unknown keys."""
         return build_config(cls, d, where)
 
 
-def build_config(cls: type, d: dict, where: str) -> Any:
+def build_config(cls: type, d: dict[str, Any], where: str) -> Any:
     """Dataclass ``cls`` from a (partial) nested dict; unknown keys are an error naming them.
     Any config of sections (``TrainConfig``, the classifier's ``ClassifierConfig``) builds so."""
     if not isinstance(d, dict):
@@ -195,7 +207,7 @@ def coerce(value: Any, t: Any, where: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _finite(value, where)
     elif t is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -207,7 +219,18 @@ def coerce(value: Any, t: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {_type_name(t)}, got {value!r}")
 
 
+def _finite(value: float, where: str) -> float:
+    """``value`` as a float, or ``ConfigError``: NaN and infinities are no setting's value."""
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return number
+
+
 def _type_name(t: Any) -> str:
     if get_origin(t) is Literal:
         return "one of " + ", ".join(map(repr, get_args(t)))
-    return getattr(t, "__name__", None) if get_origin(t) is None else str(t)
+    return str(getattr(t, "__name__", None)) if get_origin(t) is None else str(t)

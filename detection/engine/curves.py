@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from taxdet.core.files import atomic_open  # noqa: E402
 from taxdet.detection.engine.hooks import HookBase  # noqa: E402
@@ -24,7 +26,7 @@ CURVES = "curves.png"
 NOT_LOSSES = {"step", "epoch", "lr", "images_per_s"}
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG atomically and close it."""
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
@@ -32,19 +34,19 @@ def save_figure(fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def read_records(path: Path) -> list[dict]:
+def read_records(path: Path) -> list[dict[str, Any]]:
     """The JSON lines of ``metrics.jsonl`` (none when it does not exist)."""
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _number(value) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
         and math.isfinite(value)
 
 
-def series(records: list[dict], metric: str) -> dict[str, list[tuple[int, float]]]:
+def series(records: list[dict[str, Any]], metric: str) -> dict[str, list[tuple[int, float]]]:
     """``{name: [(step, value), ...]}``: every loss part, ``lr`` and ``val <metric>``."""
     out: dict[str, list[tuple[int, float]]] = {}
     for r in records:
@@ -59,7 +61,7 @@ def series(records: list[dict], metric: str) -> dict[str, list[tuple[int, float]
     return out
 
 
-def plot_curves(records: list[dict], metric: str):
+def plot_curves(records: list[dict[str, Any]], metric: str) -> Figure:
     """A figure of three panels (module docstring) from ``metrics.jsonl`` records."""
     lines = series(records, metric)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))

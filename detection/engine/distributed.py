@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
 
-from taxdet.core.errors import InputError
+from taxdet.core.errors import ConfigError, InputError
 
 T = TypeVar("T")
 RANK0_WAIT = timedelta(hours=24)  # how long the other ranks wait for rank 0's merge
@@ -38,15 +38,25 @@ class DistInfo:
 
 
 def pick_device(name: str, info: DistInfo) -> torch.device:
-    """``auto`` -> this rank's GPU when CUDA is present, else the CPU."""
+    """``auto`` -> this rank's GPU when CUDA is present, else the CPU. A device this machine
+    does not have (``cuda`` without CUDA, ``cuda:3`` with 2 GPUs) or no device name at all is
+    a ``ConfigError``, here where the device is picked."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r}: not a device name (auto, cpu, cuda or "
+                          "cuda:N)") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+            raise ConfigError(f"device {name!r}: CUDA is not available on this machine "
+                              "(use --device cpu, or auto)")
         if device.index is None:
             device = torch.device("cuda", info.local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} "
+                              f"CUDA device(s), numbered from 0")
         torch.cuda.set_device(device)
     return device
 
@@ -66,25 +76,25 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_gather_objects(obj, info: DistInfo) -> list:
+def all_gather_objects(obj: T, info: DistInfo) -> list[T]:
     """Every rank's ``obj`` on every rank (the per-rank image shares of an epoch)."""
     if not info.enabled:
         return [obj]
-    out = [None] * info.world_size
+    out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
 
 
-def gather_objects(obj, info: DistInfo) -> list | None:
+def gather_objects(obj: T, info: DistInfo) -> list[T] | None:
     """Every rank's ``obj`` in rank order on rank 0; ``None`` on the other ranks."""
     if not info.enabled:
         return [obj]
-    out = [None] * info.world_size if info.is_main else None
+    out: list[Any] | None = [None] * info.world_size if info.is_main else None
     dist.gather_object(obj, out, dst=0)
     return out
 
 
-def broadcast_object(obj, info: DistInfo):
+def broadcast_object(obj: T, info: DistInfo) -> T:
     """Rank 0's ``obj`` on every rank (the others pass anything, e.g. None)."""
     if not info.enabled:
         return obj
@@ -123,7 +133,8 @@ def run_on_rank0(work: Callable[[], T], info: DistInfo, timeout: timedelta = RAN
     """
     if not in_group(info):
         return work()
-    group = dist.new_group(backend="gloo", timeout=timeout)
+    # every rank joins, so it is a group (never GroupMember.NON_GROUP_MEMBER)
+    group = cast("dist.ProcessGroup", dist.new_group(backend="gloo", timeout=timeout))
     try:
         if info.is_main:
             try:

@@ -44,11 +44,12 @@ class HookBase:
         return {}
 
 
-def is_log_step(trainer) -> bool:
+def is_log_step(trainer: Any) -> bool:
     """True at the steps that write a ``metrics.jsonl`` line (every ``run.log_every`` steps
     and the last)."""
-    step = trainer.state.step
-    return step % trainer.cfg.run.log_every == 0 or step == trainer.total_steps
+    step: int = trainer.state.step
+    every: int = trainer.cfg.run.log_every
+    return step % every == 0 or step == trainer.total_steps
 
 
 class EmaUpdate(HookBase):

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taxdet.detection.engine.hooks import HookBase, is_log_step
+
+if TYPE_CHECKING:  # imported when training starts (tensorboard is an extra)
+    from torch.utils.tensorboard import SummaryWriter
 
 FOLDER = "tensorboard"
 
@@ -22,7 +26,7 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def flat_numbers(tree, prefix: str) -> dict[str, float]:
+def flat_numbers(tree: object, prefix: str) -> dict[str, float]:
     """Every finite number of a nested dict as ``{"prefix/a/b": value}``."""
     if isinstance(tree, dict):
         out: dict[str, float] = {}
@@ -38,15 +42,16 @@ class TensorBoardHook(HookBase):
     """Scalars of the run into ``folder`` (module docstring)."""
 
     def __init__(self, folder: Path):
-        self.folder, self.writer = Path(folder), None
+        self.folder = Path(folder)
+        self.writer: SummaryWriter | None = None
 
     def before_train(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
         self.writer = SummaryWriter(str(self.folder))
 
-    def _write(self, values: dict[str, float]) -> None:
+    def _write(self, writer: SummaryWriter, values: dict[str, float]) -> None:
         for tag, value in values.items():
-            self.writer.add_scalar(tag, value, self.trainer.state.step)
+            writer.add_scalar(tag, value, self.trainer.state.step)
 
     def after_step(self) -> None:
         if self.writer is None or not is_log_step(self.trainer):
@@ -55,16 +60,16 @@ class TensorBoardHook(HookBase):
         values = flat_numbers(record, "train")        # train/loss, train/class_loss, train/lr
         for hook in self.trainer.hooks:
             values.update(hook.scalars())
-        self._write(values)
+        self._write(self.writer, values)
 
     def after_validate(self) -> None:
         if self.writer is not None:
-            self._write(flat_numbers(self.trainer.last_metrics, "val"))
+            self._write(self.writer, flat_numbers(self.trainer.last_metrics, "val"))
             self.writer.flush()
 
     def after_train(self) -> None:
         if self.writer is not None:
             for hook in self.trainer.hooks:
-                self._write(hook.scalars())
+                self._write(self.writer, hook.scalars())
             self.writer.close()
             self.writer = None

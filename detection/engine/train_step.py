@@ -6,6 +6,7 @@ task's data, validation, checkpoints and logging.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -47,7 +48,8 @@ def effective_warmup(warmup: int, total: int, lr: float) -> tuple[int, str | Non
                    "below the run's length to choose")
 
 
-def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False
+              ) -> dict[str, Any]:
     """The batch's tensors on ``device``; ``image`` [B, 3, H, W] channels-last if asked."""
     out = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v)
            for k, v in batch.items()}
@@ -56,7 +58,7 @@ def to_device(batch: dict, device: torch.device, channels_last: bool = False) ->
     return out
 
 
-def train_step(bench: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
+def train_step(bench: nn.Module, batch: dict[str, Any], optimizer: torch.optim.Optimizer,
                scaler: torch.amp.GradScaler, clip_grad: float, step: int,
                teacher: nn.Module | None = None) -> dict[str, float]:
     """Forward, masked loss, backward, clip, optimizer step. Returns the losses as floats.

@@ -17,13 +17,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-from timm.utils import ModelEmaV3
+from timm.utils.model_ema import ModelEmaV3
 
 from taxdet.core.errors import ConfigError
 from taxdet.detection.engine import checkpoint, distributed, run_folder
@@ -45,8 +45,35 @@ from taxdet.detection.engine.train_step import (
     train_step,
     warmup_cosine,
 )
+from taxdet.supertax import TaxonomySet
 
 logger = logging.getLogger(__name__)
+
+
+class TaskSplit(Protocol):
+    """A split of a task's data, as the loop uses it."""
+
+    @property
+    def samples(self) -> list[Any]: ...
+
+
+class TaskData(Protocol):
+    """What the loop uses of a task's ``data`` (the detector's ``TrainData``, the classifier's
+    ``ClassifierData``)."""
+
+    @property
+    def train(self) -> TaskSplit: ...
+
+    @property
+    def val(self) -> TaskSplit: ...
+
+    @property
+    def report(self) -> dict[str, Any]: ...
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    def train_loader(self, epoch: int) -> Iterable[dict[str, Any]]: ...
 
 
 @dataclass
@@ -56,17 +83,38 @@ class TrainState:
     batch_in_epoch: int = 0       # batches of ``epoch`` already trained
     best_metric: float = -1.0     # the best validation ``metric`` so far (picks best.pt)
     metric: str = ""              # its name: the detector's "AP", the classifier's "accuracy"
-    history: list = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0    # wall time in training steps (data waits in, validation out)
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainState:
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
         """The state a checkpoint stored; older checkpoints named ``best_metric`` ``best_ap``
         (also the classifier's accuracy)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"state must be a mapping, got {type(d).__name__}")
         d = dict(d)
         if "best_ap" in d:
             d.setdefault("best_metric", d.pop("best_ap"))
-        return cls(**d)
+        state = cls(**d)
+        for name, kind in STATE_TYPES.items():
+            value = getattr(state, name)
+            if not _is_a(value, kind) or (kind is int and value < 0):
+                raise ValueError(f"state.{name} must be {STATE_TYPE_NAMES[kind]}, got {value!r}")
+        return state
+
+
+STATE_TYPES: dict[str, type] = {"step": int, "epoch": int, "batch_in_epoch": int,
+                                "best_metric": float, "metric": str, "history": list,
+                                "train_seconds": float}
+STATE_TYPE_NAMES = {int: "a count (an integer >= 0)", float: "a number", str: "a string",
+                    list: "a list"}
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    """``isinstance``, where a bool is no number and an int is also a float."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 RESUME_KEYS = checkpoint.RESUME_KEYS
@@ -76,10 +124,10 @@ RESUME_FREE = {"run.resume", "run.output", "run.progress", "run.log_every", "run
                "run.init_checkpoint", "run.overwrite", "run.tensorboard"}
 
 
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """``"optim.steps: 5 -> 10"`` for every leaf of two config trees (``to_dict()``) that
     differs, except ``RESUME_FREE``."""
-    out = []
+    out: list[str] = []
     for key in sorted(set(old) | set(new)):
         a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
@@ -96,6 +144,12 @@ class TrainerBase:
 
     metric = ""                 # the validation metric that picks best.pt
     task: str | None = None     # checkpoint["task"] (None: no such key, the detector's)
+    # what the task's ``__init__`` builds (module docstring)
+    taxset: TaxonomySet
+    data: TaskData
+    model: torch.nn.Module
+    bench: torch.nn.Module      # ``forward(batch, teacher=None) -> {"loss", ...}``
+    train_module: torch.nn.Module   # ``bench``, or its DistributedDataParallel wrapper
 
     def __init__(self, cfg: Any):
         """Config, device, seeds, and the run folder's check (nothing written yet)."""
@@ -103,18 +157,22 @@ class TrainerBase:
         self.dist, self.device = distributed.init(cfg.run.device)
         seed_everything(cfg.run.seed)
         self.out = Path(cfg.run.output)
-        run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite)
+        run_folder.check_run_folder(self.out, cfg.run.resume, cfg.run.overwrite,
+                                    cfg.run.init_checkpoint)
         self._folder_started = False
-        self.init_mapping: dict | None = None   # init_mapping.json: how the classes matched
+        # init_mapping.json: how the classes matched
+        self.init_mapping: dict[str, Any] | None = None
         self.teacher: torch.nn.Module | None = None   # passed to the bench at each step
         self.hooks: list[HookBase] = []
-        self.last_eval, self.last_metrics, self.improved = None, {}, False
-        self.step_record: dict = {}
+        self.last_eval: Any = None      # the task's last evaluation result
+        self.last_metrics: dict[str, Any] = {}
+        self.improved = False
+        self.step_record: dict[str, Any] = {}
         # called with the trainer after every validation (e.g. a test-split evaluation)
         self.on_validate: list[Callable[[TrainerBase], None]] = []
 
     # -- what a task supplies -------------------------------------------------------------------
-    def validate(self) -> dict:
+    def validate(self) -> dict[str, Any]:
         """The validation metrics (a dict holding ``self.metric``), the same on every rank."""
         raise NotImplementedError
 
@@ -126,7 +184,8 @@ class TrainerBase:
         """The model in words, for errors ("efficientdet_d0 at 128px with 7 classes")."""
         raise NotImplementedError
 
-    def warm_start(self, ckpt: dict, weights: dict, path: str) -> tuple[dict, dict, str]:
+    def warm_start(self, ckpt: dict[str, Any], weights: dict[str, Any], path: str
+                   ) -> tuple[dict[str, Any], dict[str, Any], str]:
         """``(weights for self.model, init_mapping.json record, summary)`` from a checkpoint of
         other taxonomies, its classes matched by name."""
         raise NotImplementedError
@@ -147,7 +206,7 @@ class TrainerBase:
         if self.cfg.run.init_checkpoint:
             self._init_from(self.cfg.run.init_checkpoint)
 
-    def start_loop(self, task_hooks: list[HookBase] = ()) -> None:
+    def start_loop(self, task_hooks: Sequence[HookBase] = ()) -> None:
         """Optimizer, schedule, scaler, EMA, loop state and hooks for ``self.model`` (then
         resume). Hooks run as: EMA, metric log, validation schedule, checkpoints, the task's,
         TensorBoard, curves."""
@@ -161,7 +220,7 @@ class TrainerBase:
             lambda s: warmup_cosine(s, self.total_steps, self.warmup_steps, o.min_lr_ratio))
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=o.amp and self.device.type == "cuda")
-        self.ema = (ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True)
+        self.ema: ModelEmaV3 | None = (ModelEmaV3(self.model, decay=o.ema_decay, use_warmup=True)
                     if o.ema_decay > 0 else None)
         self.state = TrainState(metric=self.metric)
         self._epoch_ids: list[int] = []   # image ids this rank trained in the current epoch
@@ -183,12 +242,13 @@ class TrainerBase:
         for hook in self.hooks:
             getattr(hook, stage)()
 
-    def _ddp_ids(self):
+    def _ddp_ids(self) -> list[int | None] | None:
         return [self.device.index] if self.device.type == "cuda" else None
 
     def _optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for p in self.model.parameters():
             (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on norms and biases
         groups = [{"params": decay, "weight_decay": o.weight_decay},
@@ -200,11 +260,12 @@ class TrainerBase:
         raise ConfigError(f"unknown optimizer {o.optimizer!r}; use adamw or sgd")
 
     def _total_steps(self) -> int:
-        by_epochs = self.cfg.optim.epochs * self.data.steps_per_epoch
-        return min(by_epochs, self.cfg.optim.steps) if self.cfg.optim.steps > 0 else by_epochs
+        by_epochs: int = self.cfg.optim.epochs * self.data.steps_per_epoch
+        steps: int = self.cfg.optim.steps
+        return min(by_epochs, steps) if steps > 0 else by_epochs
 
     # -- weights from files ---------------------------------------------------------------------
-    def _load_weights(self, weights, path: str, what: str) -> None:
+    def _load_weights(self, weights: dict[str, Any], path: str, what: str) -> None:
         """``self.model.load_state_dict(weights)``; a ``CheckpointError`` naming the file and
         the first misfitting keys when they do not fit."""
         misfit = checkpoint.weights_misfit(self.model, weights)
@@ -248,7 +309,7 @@ class TrainerBase:
             raise checkpoint.CheckpointError(
                 f"{path}: cannot resume from it ({type(exc).__name__}: {exc})") from None
 
-    def _restore(self, ckpt: dict) -> None:
+    def _restore(self, ckpt: dict[str, Any]) -> None:
         """EMA, optimizer, schedule, scaler, loop state and RNGs of a (verified) checkpoint."""
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"])
@@ -260,7 +321,7 @@ class TrainerBase:
         checkpoint.set_rng_state(ckpt["rng"])
 
     # -- outputs -------------------------------------------------------------------------------
-    def checkpoint_state(self) -> dict:
+    def checkpoint_state(self) -> dict[str, Any]:
         """What ``save`` writes (``taxdet.detection.engine.checkpoint``)."""
         return {"model": self.model.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -274,7 +335,7 @@ class TrainerBase:
         if self.dist.is_main:
             checkpoint.save_atomic(self.checkpoint_state(), self.out / name)
 
-    def log(self, record: dict) -> None:
+    def log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")

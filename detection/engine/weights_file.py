@@ -18,6 +18,10 @@ without these two keys. A file without a digest (a bare effdet or timm state dic
 another tool) is accepted only where ``load(..., bare=True)`` says so (``--init-checkpoint``,
 ``model.pretrained_backbone``) and is still read with ``weights_only=True``; a checkpoint to
 resume from or to predict with must carry its digest.
+
+Trust (``taxdet.detection.engine.checkpoint_trust``): weights holding NaN or infinity are never
+written and never loaded; with ``TAXDET_CHECKPOINT_KEY`` set, checkpoints also carry an
+``hmac_sha256`` of their digest, and loading refuses one without it or with a wrong one.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ import re
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from taxdet.core.errors import InputError
+from taxdet.core.errors import InputError, OutputError
 from taxdet.core.files import atomic_open
+from taxdet.detection.engine import checkpoint_trust as trust
 
 FORMAT = 2                      # 1: the pickled-RNG checkpoints of older versions (no digest)
 FORMAT_KEY, DIGEST_KEY = "checkpoint_format", "sha256"
@@ -48,7 +54,7 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 # -- the digest ----------------------------------------------------------------------------------
-def _feed(h, obj, where: str) -> None:
+def _feed(h: hashlib._Hash, obj: Any, where: str) -> None:
     """Add ``obj`` to the hash ``h``; ``TypeError`` naming ``where`` for a type that a
     ``weights_only`` load cannot rebuild (or this digest does not know)."""
     kind = type(obj)
@@ -81,7 +87,7 @@ def _feed(h, obj, where: str) -> None:
                         "only tensors, dict/list/tuple and str/bytes/int/float/bool/None")
 
 
-def state_digest(state: dict) -> str:
+def state_digest(state: dict[str, Any]) -> str:
     """SHA-256 (hex) of every key, value and tensor byte of ``state``, in order."""
     h = hashlib.sha256()
     _feed(h, state, "checkpoint")
@@ -89,20 +95,34 @@ def state_digest(state: dict) -> str:
 
 
 # -- writing -------------------------------------------------------------------------------------
-def save_atomic(state: dict, path: str | Path) -> None:
+def save_atomic(state: dict[str, Any], path: str | Path) -> None:
     """Write ``state`` with its digest (module docstring) to a temporary file ``.<name>.*.tmp``
     in the same folder, fsync, then rename over ``path``.
 
     A crash at any point leaves either the old file or the new one, never a broken one (the
     temporary file of a killed process is removed when the next run starts in that folder:
     ``taxdet.core.files.remove_stale_temps``). ``TypeError`` if ``state`` holds a type a safe
-    load cannot read.
+    load cannot read; ``OutputError`` if the file cannot be written (a full disk).
     """
-    if FORMAT_KEY in state or DIGEST_KEY in state:
-        raise ValueError(f"a checkpoint state may not use the keys {FORMAT_KEY!r}, {DIGEST_KEY!r}")
-    signed = {**state, FORMAT_KEY: FORMAT, DIGEST_KEY: state_digest(state)}
-    with atomic_open(path, "wb") as f:
-        torch.save(signed, f)
+    if FORMAT_KEY in state or DIGEST_KEY in state or trust.HMAC_KEY in state:
+        raise ValueError(f"a checkpoint state may not use the keys {FORMAT_KEY!r}, {DIGEST_KEY!r}, "
+                         f"{trust.HMAC_KEY!r}")
+    bad = trust.nonfinite(state)
+    if bad:
+        raise CheckpointError(f"{path}: not written: {len(bad)} weight tensor(s) hold NaN or "
+                              f"infinity (e.g. {bad[:3]}); the training diverged (lower the "
+                              "learning rate); the previous file, if any, stays as it was")
+    digest = state_digest(state)
+    signed = {**state, FORMAT_KEY: FORMAT, DIGEST_KEY: digest, **trust.signature(digest)}
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(signed, f)
+    except RuntimeError as exc:  # torch's zip writer turns the file's OSError into this
+        cause = exc.__context__
+        if not isinstance(cause, OSError):
+            raise
+        raise OutputError(f"cannot write checkpoint {path}: {cause.strerror or cause} (the "
+                          "previous file, if any, stays as it was)") from None
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -117,7 +137,7 @@ def _unsafe_content(path: Path, exc: Exception) -> UnsafeCheckpointError:
         f"with `{UPGRADE} {path} NEW.pt --trust` and use NEW.pt")
 
 
-def _read(path: Path):
+def _read(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU with every failure a
     ``CheckpointError`` naming the file."""
     if not path.is_file():
@@ -137,15 +157,19 @@ def _read(path: Path):
                               f"({type(exc).__name__}: {exc})") from None
 
 
-def _verify(state: dict, path: Path) -> bool:
+def _verify(state: dict[str, Any], path: Path) -> bool:
     """Check and strip the digest; False if the file has none."""
     if DIGEST_KEY not in state and FORMAT_KEY not in state:
         return False
     version = state.pop(FORMAT_KEY, None)
     stored = state.pop(DIGEST_KEY, None)
+    mac = state.pop(trust.HMAC_KEY, None)
     if version != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {version!r} is not the one this "
-                              f"version reads ({FORMAT}); was it written by a newer version?")
+        older = isinstance(version, int) and not isinstance(version, bool) and version < FORMAT
+        raise CheckpointError(
+            f"{path}: checkpoint format {version!r} is not the one this version reads ({FORMAT}); "
+            + (f"it was written by an older version: convert it once with `{UPGRADE} {path} "
+               "NEW.pt`" if older else "was it written by a newer version?"))
     try:
         actual = state_digest(state)
     except TypeError as exc:
@@ -154,10 +178,11 @@ def _verify(state: dict, path: Path) -> bool:
         raise CheckpointError(f"{path}: checksum mismatch: the content's SHA-256 is {actual[:16]}"
                               f"..., the file recorded {str(stored)[:16]}...: it was changed or "
                               "damaged after it was written")
+    trust.check_signature(actual, mac, path, CheckpointError)
     return True
 
 
-def read(path: str | Path) -> tuple[dict, bool]:
+def read(path: str | Path) -> tuple[dict[str, Any], bool]:
     """``(state, whether it had a digest)``: the dict in the file, read on the CPU without
     running code from it, its digest checked and removed when it has one."""
     path = Path(path)
@@ -168,7 +193,8 @@ def read(path: str | Path) -> tuple[dict, bool]:
     return state, _verify(state, path)
 
 
-def load(path: str | Path, *, required: tuple[str, ...] = (), bare: bool = False) -> dict:
+def load(path: str | Path, *, required: tuple[str, ...] = (), bare: bool = False
+         ) -> dict[str, Any]:
     """Read a checkpoint on the CPU without running code from it (module docstring).
 
     ``required``: keys it must hold (``"not a training checkpoint (missing [...])"``).
@@ -176,6 +202,10 @@ def load(path: str | Path, *, required: tuple[str, ...] = (), bare: bool = False
     ``CheckpointError`` naming the file.
     """
     state, signed = read(path)
+    bad = trust.nonfinite(state)
+    if bad:
+        raise CheckpointError(f"{path}: refused: {len(bad)} weight tensor(s) hold NaN or "
+                              f"infinity (e.g. {bad[:3]}): the run that wrote it diverged")
     missing = [k for k in required if k not in state]
     if missing:
         raise CheckpointError(f"{path}: not a training checkpoint (missing {missing})")

@@ -5,9 +5,19 @@ Each customer label ``L`` mapping to column ``j`` receives the detections of col
 gets the ancestor column, which training fills from every descendant box. Labels mapping to
 nothing (``maps_to: null``) cannot be predicted: they are reported as "not predicted" and
 left out of the means.
+
+A pre-label file of ``predict.py`` (``info``: its checkpoint, taxonomy and ``not_predicted``
+labels) scored without ``--taxonomies`` takes its view from there (``prelabel_view``): the
+checkpoint's taxonomies when the checkpoint is at hand (the customer view, as with
+``--taxonomies``), else the plain view without the labels it names as not predicted
+(``drop_not_predicted``), so a null label never counts in the mean.
 """
 
 from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +31,8 @@ from taxdet.detection.evaluation.groundtruth import (
 )
 from taxdet.detection.evaluation.inputs import EvalInputError, Predictions, check_ground_truth
 from taxdet.supertax import TaxonomySet
+
+log = logging.getLogger(__name__)
 
 
 def infer_customer(names: list[str], taxset: TaxonomySet, source: str) -> str:
@@ -112,3 +124,41 @@ def map_to_customer(preds: Predictions, gt: GroundTruth) -> tuple[Predictions, i
     out = Predictions(*(np.concatenate([getattr(p, k) for p in parts])
                         for k in ("image_ids", "category_ids", "boxes", "scores")), preds.warnings)
     return out, int((~used).sum())
+
+
+@dataclass
+class PrelabelView:
+    """How to score a ``predict.py`` pre-label file given without ``--taxonomies``: its
+    checkpoint's ``taxset`` (None: not at hand) and the labels it says are not predicted."""
+
+    taxset: TaxonomySet | None = None
+    not_predicted: list[str] = field(default_factory=list)
+
+
+def prelabel_view(data: object) -> PrelabelView:
+    """The view a scored COCO file's ``info`` asks for (module docstring); empty for other
+    predictions. A checkpoint that cannot be read is a warning, not an error."""
+    info = data.get("info") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        return PrelabelView()
+    names = [n for n in info.get("not_predicted") or [] if isinstance(n, str)]
+    ckpt = info.get("checkpoint")
+    if isinstance(ckpt, str) and Path(ckpt).is_file():
+        from taxdet.core.errors import InputError
+        from taxdet.detection.engine import checkpoint
+        from taxdet.detection.engine.model_loading import checkpoint_taxonomies
+        try:
+            taxset = checkpoint_taxonomies(checkpoint.load(ckpt, required=("taxonomies",)), ckpt)
+        except InputError as exc:
+            log.warning(f"the predictions' checkpoint cannot give their taxonomies ({exc})")
+        else:
+            return PrelabelView(taxset, names)
+    return PrelabelView(None, names)
+
+
+def drop_not_predicted(truth: GroundTruth, names: list[str]) -> list[str]:
+    """Leave the categories named ``names`` out of ``truth``'s means (they are reported as not
+    predicted); returns the names dropped."""
+    gone = {c for c, n in zip(truth.category_ids, truth.names) if n in names}
+    truth.eval_ids = [c for c in truth.eval_ids if c not in gone]
+    return [n for c, n in zip(truth.category_ids, truth.names) if c in gone]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import taxdet.supertax as supertax
@@ -27,6 +27,7 @@ from taxdet.detection.evaluation.inputs import EvalInputError
 from taxdet.detection.evaluation.results import EvalResult
 from taxdet.detection.evaluation.run_split import split_path
 from taxdet.detection.evaluation.scope import Scope, ground_truth_scope, scoped_predictions
+from taxdet.detection.model.drawable_boxes import INFO_KEY, warn_dropped
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -68,6 +69,7 @@ class EvaluateOptions:
     json_out: Path | None = None
     markdown_out: Path | None = None
     plots: Path | None = None
+    overwrite: bool = False      # replace existing outputs evaluate.py did not write
 
     @property
     def images_folder(self) -> Path:
@@ -82,6 +84,7 @@ class EvaluationRun:
     result: EvalResult
     cohorts: CohortReport | None
     scope: Scope
+    info: dict = field(default_factory=dict)   # how the detections were made (``run_info``)
 
 
 def outputs(opts: EvaluateOptions) -> dict[str, Path | None]:
@@ -97,22 +100,32 @@ def outputs(opts: EvaluateOptions) -> dict[str, Path | None]:
     return out
 
 
+def check_run_outputs(opts: EvaluateOptions, taxset: supertax.TaxonomySet | None,
+                      images: Sequence[Path] = ()) -> None:
+    """The output rule (``taxdet.core.files.check_outputs``) against every file read: ground
+    truth, predictions, checkpoint, split, taxonomies and, once known, the images."""
+    inputs = [opts.gt, opts.predictions, opts.checkpoint, opts.run and split_path(opts.run)]
+    check_outputs(outputs(opts), [p for p in inputs if p] + list(images) + (
+        taxonomy_inputs(taxset) if taxset else []), tool="evaluate", overwrite=opts.overwrite,
+        drawings={"--draw": opts.draw})
+
+
 def run_evaluation(opts: EvaluateOptions, say: Say = log.info) -> EvaluationRun:
     """Load taxonomies, the ground truth (one side of a run's split) and the predictions (or
     the model's); write the predictions, drawing and thresholds when asked; evaluate, per
     cohort too."""
     taxset = (supertax.load(opts.taxonomies, super_name=opts.super_taxonomy)
               if opts.taxonomies else None)
-    inputs = [opts.gt, opts.predictions, opts.checkpoint, opts.run and split_path(opts.run)]
-    check_outputs(outputs(opts), [p for p in inputs if p] + (
-        taxonomy_inputs(taxset) if taxset else []))
+    check_run_outputs(opts, taxset)
     scope = ground_truth_scope(opts.gt, opts.run, opts.split)
     if opts.checkpoint:
-        taxset, truth, results = run_checkpoint(opts, taxset, scope)
+        taxset, truth, results, info = run_checkpoint(opts, taxset, scope)
     else:
-        truth = load_ground_truth(scope.gt, taxset=taxset, customer=opts.customer,
-                                  name=scope.source)
-        results = read_predictions(opts, truth, taxset, scope)
+        taxset, truth, results = run_predictions(opts, taxset, scope, say)
+        info = {"detections": f"predictions {opts.predictions}"}
+    if opts.checkpoint or opts.draw:  # the ground truth's images were (or will be) read
+        check_run_outputs(opts, taxset, [opts.images_folder / str(im.get("file_name", ""))
+                                         for im in scope.gt["images"]])
     for line in scope.notes:
         say(line)
     for w in scope.warnings:
@@ -122,16 +135,40 @@ def run_evaluation(opts: EvaluateOptions, say: Say = log.info) -> EvaluationRun:
     cohorts = (evaluate_cohorts(scope.gt, results, opts.cohort_by, result, taxset=taxset,
                                 engine=opts.engine, source=scope.source)
                if opts.cohort_by else None)
-    return EvaluationRun(result, cohorts, scope)
+    return EvaluationRun(result, cohorts, scope, info)
+
+
+def run_predictions(opts: EvaluateOptions, taxset: supertax.TaxonomySet | None, scope: Scope,
+                    say: Say = log.info
+                    ) -> tuple[supertax.TaxonomySet | None, GroundTruth, list[dict]]:
+    """(taxonomies, ground truth, results) of ``opts.predictions``. A ``predict.py`` file
+    given without ``--taxonomies`` is scored in its checkpoint's taxonomies, else without the
+    labels it says are not predicted (``customer.prelabel_view``)."""
+    from taxdet.core.json_files import json_source
+    from taxdet.detection.evaluation.customer import drop_not_predicted, prelabel_view
+    data, source = json_source(opts.predictions, "predictions", EvalInputError)
+    view = prelabel_view(data) if taxset is None else None
+    if view is not None and view.taxset is not None:
+        taxset = view.taxset
+        say(f"{source}: scored in the taxonomies of its checkpoint ({data['info']['checkpoint']})")
+    truth = load_ground_truth(scope.gt, taxset=taxset, customer=opts.customer, name=scope.source)
+    if view is not None and view.taxset is None and view.not_predicted:
+        dropped = drop_not_predicted(truth, view.not_predicted)
+        if dropped:
+            say(f"{source}: {', '.join(dropped)} not predicted (maps_to: null): left out of "
+                "the means")
+    return taxset, truth, read_predictions(opts, truth, taxset, scope, (data, source))
 
 
 def read_predictions(opts: EvaluateOptions, truth: GroundTruth,
-                     taxset: supertax.TaxonomySet | None, scope: Scope) -> list:
+                     taxset: supertax.TaxonomySet | None, scope: Scope,
+                     loaded: tuple[object, str] | None = None) -> list:
     """The predictions as a COCO results list in the view's ids, checked against the whole
     ground truth and restricted to the scored images. A scored COCO file (a JSON object) is
-    matched to the ground truth by file_name and category name."""
+    matched to the ground truth by file_name and category name. ``loaded``: (the
+    predictions, their name) when already read."""
     from taxdet.core.json_files import json_source
-    data, source = json_source(opts.predictions, "predictions", EvalInputError)
+    data, source = loaded or json_source(opts.predictions, "predictions", EvalInputError)
     if isinstance(data, dict):
         if opts.source_ids:
             raise EvalInputError(f"{source}: --source-ids applies to a COCO results list; a "
@@ -204,19 +241,59 @@ def fit_and_write(opts: EvaluateOptions, truth: GroundTruth, results: list,
 
 
 def run_checkpoint(opts: EvaluateOptions, taxset: supertax.TaxonomySet | None, scope: Scope
-                   ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict]]:
-    """Load the model, check the ground truth, predict its (selected) images: (taxonomies,
-    ground truth, results in super ids)."""
+                   ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict], dict]:
+    """Load the model, check the ground truth, predict its (selected) images (a customer's
+    ground truth: the customer's own top-k, ``customer_scorer``): (taxonomies, ground truth,
+    results in super ids, ``run_info``)."""
     from taxdet.detection.prediction.predictor import load_predictor, predict_images
     predictor, taxset, cfg = load_predictor(opts.checkpoint, use_ema=opts.use_ema,
                                             device=opts.device, taxset=taxset,
                                             hierarchy_decoding=opts.hierarchy_decoding)
     # check the ground truth before the slow part
     truth = load_ground_truth(scope.gt, taxset=taxset, customer=opts.customer, name=scope.source)
-    results = predict_images(predictor, scope.gt, opts.images_folder, taxset=taxset,
+    scorer, columns = customer_scorer(predictor, taxset, truth)
+    results = predict_images(scorer, scope.gt, opts.images_folder, taxset=taxset,
                              image_size=cfg.model.image_size, batch_size=opts.batch_size,
                              workers=opts.workers)
-    return taxset, truth, results
+    if columns is not None:
+        from taxdet.detection.prediction.customer_topk import to_super_ids
+        results = to_super_ids(results, columns)
+    warn_dropped(predictor.dropped, f"--checkpoint {opts.checkpoint}", log)
+    return taxset, truth, results, run_info(f"checkpoint {opts.checkpoint}", predictor)
+
+
+def customer_scorer(predictor, taxset: supertax.TaxonomySet, truth: GroundTruth):
+    """(the predictor to score with, its columns or None): in the customer view its own top
+    100 over its columns, as ``predict.py --customer`` and its exported model."""
+    if truth.view != "customer":
+        return predictor, None
+    from taxdet.detection.prediction.customer_labels import customer_labels
+    from taxdet.detection.prediction.customer_topk import customer_predictor
+    columns = tuple(customer_labels(taxset, truth.customer).column_labels())
+    if not columns:
+        return predictor, None
+    return customer_predictor(predictor, columns, predictor.max_det), columns
+
+
+def run_info(detections: str, predictor) -> dict:
+    """How a ``PredictBench`` made the scored detections: ``{"detections", "decoding",
+    "degenerate_boxes_dropped": {...}}`` (``taxdet.detection.model.drawable_boxes``)."""
+    return {"detections": detections, "decoding": predictor.decoding,
+            **predictor.dropped.info()}
+
+
+def info_markdown(info: dict) -> str:
+    """One Markdown line saying how the detections were made (empty without ``info``)."""
+    if not info:
+        return ""
+    parts = [f"Detections: {info['detections']}"]
+    if "decoding" in info:
+        parts.append(f"decoding {info['decoding']}")
+    dropped = info.get(INFO_KEY)
+    if dropped:
+        parts.append(f"{dropped['boxes']} degenerate boxes dropped on {dropped['images']} "
+                     f"images ({dropped['rule']})")
+    return "; ".join(parts) + ".\n\n"
 
 
 def write_outputs(run: EvaluationRun, opts: EvaluateOptions, say: Say = log.info) -> None:
@@ -224,10 +301,11 @@ def write_outputs(run: EvaluationRun, opts: EvaluateOptions, say: Say = log.info
     result, cohorts, scope = run.result, run.cohorts, run.scope
     if opts.json_out:
         data = {**result.to_dict(), **({"split": scope.split} if scope.split else {}),
-                **({"cohorts": cohorts.to_dict()} if cohorts else {})}
+                **({"cohorts": cohorts.to_dict()} if cohorts else {}),
+                **({"info": run.info} if run.info else {})}
         write_atomic(opts.json_out, json.dumps(data, indent=2) + "\n")
     if opts.markdown_out:
-        write_atomic(opts.markdown_out, result.to_markdown()
+        write_atomic(opts.markdown_out, info_markdown(run.info) + result.to_markdown()
                      + (f"\n{cohorts.to_markdown()}" if cohorts else ""))
     if opts.plots:
         from taxdet.detection.evaluation.eval_plots import save_cohort_plots, save_plots

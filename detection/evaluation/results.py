@@ -87,9 +87,11 @@ class EvalResult:
             + _warnings_text(self.warnings)
 
     def to_markdown(self) -> str:
-        parts = [f"**{title}**\n\n{markdown_table(rows)}" for title, rows in self.tables()]
+        parts = [f"**{markdown_text(title)}**\n\n{markdown_table(rows)}"
+                 for title, rows in self.tables()]
         if self.warnings:
-            parts.append("**Warnings**\n\n" + "\n".join(f"- {w}" for w in self.warnings))
+            parts.append("**Warnings**\n\n" + "\n".join(f"- {markdown_text(w)}"
+                                                          for w in self.warnings))
         return "\n\n".join(parts) + "\n"
 
 
@@ -112,8 +114,19 @@ def text_table(rows: list[list[str]]) -> str:
     return "\n".join("  " + line for line in lines)
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def markdown_text(text: str) -> str:
+    """``text`` on one Markdown line, shown as it is: a backslash and ``|`` escaped (a ``|``
+    would end a table cell), a newline and other control characters as ``\\n``, ``\\x07``
+    (a newline would end the table, and could start a heading)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").translate(_CONTROL)
+
+
 def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    """A Markdown table of ``rows`` (a header row first), every cell escaped (``markdown_text``)."""
+    lines = ["| " + " | ".join(markdown_text(c) for c in r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|")
     return "\n".join(lines)
 

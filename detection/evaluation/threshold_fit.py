@@ -10,14 +10,18 @@ scoring ``>= t``; the candidate cuts are the class's distinct detection scores.
 * ``precision >= P``: the lowest cut whose precision reaches P (the most recall at that
   precision).
 
-A class whose best F1 is 0 (no detection matches) or that never reaches P gets ``None``:
-its pre-labels would all be deleted by the annotators. Classes without ground-truth boxes
-or without detections are not fitted (``predict.py`` then uses ``--score-threshold``).
-Detections are taken in the evaluation's view (customer labels, federated dropping).
+Every class with ground truth gets a threshold, never null (a null one would silently leave
+it without pre-labels): a class with fewer than ``MIN_GT_BOXES`` ground-truth boxes, without
+detections, whose best F1 is 0 or that never reaches P gets ``FALLBACK`` (0.3, the default
+``predict.py --score-threshold``); its ``fit`` entry says why (``fallback``) and one logged
+warning names these classes. Classes without ground-truth boxes are not fitted
+(``predict.py`` then uses ``--score-threshold``). Detections are taken in the evaluation's
+view (customer labels, federated dropping).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -30,6 +34,9 @@ from taxdet.detection.evaluation.inputs import EvalInputError, Predictions, chec
 from taxdet.detection.prediction.thresholds_file import Thresholds
 
 IOU = 0.5
+MIN_GT_BOXES = 3   # fewer ground-truth boxes: the class gets FALLBACK
+FALLBACK = 0.3     # predict.py's default --score-threshold
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,21 +133,42 @@ def _floor(score: float, digits: int = 6) -> float:
     return math.floor(score * 10 ** digits) / 10 ** digits
 
 
+def class_threshold(scores: np.ndarray, tp: np.ndarray, n_gt: int, precision: float | None
+                    ) -> tuple[float, dict, str]:
+    """(threshold, fit entry, why it is ``FALLBACK`` or "") of one class with ``n_gt`` > 0
+    ground-truth boxes."""
+    if n_gt < MIN_GT_BOXES or not len(scores):
+        why = (f"{n_gt} ground-truth boxes, fewer than {MIN_GT_BOXES}" if n_gt < MIN_GT_BOXES
+               else "no detections")
+        return FALLBACK, {"fallback": why, "gt_boxes": n_gt, "detections": len(scores)}, why
+    fit = pick_threshold(scores, tp, n_gt, precision)
+    if fit.threshold is None:
+        why = "no detection matches" if precision is None or not tp.any() else \
+            f"precision {precision:g} is never reached"
+        return FALLBACK, {**fit.to_dict(), "fallback": why}, why
+    return _floor(fit.threshold), fit.to_dict(), ""
+
+
 def fit_thresholds(truth: GroundTruth, predictions: list, *, federated: bool | None = None,
                    precision: float | None = None, iou: float = IOU,
                    taxonomy: str | None = None) -> Thresholds:
     """Per-class thresholds (by class name) of ``predictions`` (COCO results in the view's
-    prediction ids) against ``truth``; see the module docstring."""
+    prediction ids) against ``truth``; see the module docstring (one warning names the
+    classes given ``FALLBACK``)."""
     if precision is not None and not 0 < precision <= 1:
         raise EvalInputError(f"--precision {precision}: expected a value in (0, 1]")
     preds, fed = scored_predictions(truth, predictions, federated)
     names = dict(zip(truth.category_ids, truth.names))
-    values, fits = {}, {}
+    values, fits, fallbacks = {}, {}, {}
     for cat in truth.eval_ids:
         scores, tp, n_gt = class_matches(truth, preds, cat, fed, iou)
-        if n_gt and len(scores):
-            fit = pick_threshold(scores, tp, n_gt, precision)
-            values[names[cat]] = None if fit.threshold is None else _floor(fit.threshold)
-            fits[names[cat]] = fit.to_dict()
+        if n_gt:
+            values[names[cat]], fits[names[cat]], why = class_threshold(scores, tp, n_gt,
+                                                                        precision)
+            if why:
+                fallbacks[names[cat]] = why
+    if fallbacks:
+        log.warning(f"{len(fallbacks)} classes get the fallback threshold {FALLBACK} (too "
+                    "little to fit on): " + "; ".join(f"{n} ({w})" for n, w in fallbacks.items()))
     criterion = "f1" if precision is None else f"precision >= {precision:g}"
     return Thresholds(values, taxonomy, criterion, iou, fits)

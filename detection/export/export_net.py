@@ -6,7 +6,8 @@
   resized to S, padded bottom/right with ``taxdet.datasets.transforms.PAD_FILL``); S is fixed by the
   anchors, B is free.
 * ``boxes``         [B, A, 4] float32: every anchor's decoded box, x1 y1 x2 y2 in model-input
-  pixels (not clipped); A = sum over levels of H_l * W_l * nA (D0 at 512 px: 49,104).
+  pixels (size regressions clamped at log(1000/16), ``taxdet.detection.model.drawable_boxes``;
+  not clipped); A = sum over levels of H_l * W_l * nA (D0 at 512 px: 49,104).
 * ``class_logits``  [B, A, K] float32: logits (sigmoid gives the score) of the K outputs (all
   super-taxonomy columns, or a customer's columns for a sliced head).
 
@@ -23,18 +24,20 @@ import torch.nn as nn
 from effdet.anchors import Anchors
 
 from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from taxdet.detection.model.drawable_boxes import clamp_size_codes
 
 
 def decode_boxes(codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     """codes [B, A, 4] (ty, tx, th, tw); anchors [A, 4] y1 x1 y2 x2 -> [B, A, 4] x1 y1 x2 y2.
 
-    The arithmetic of ``effdet.anchors.decode_box_outputs`` in the same order, so the values
-    are the same bit for bit."""
+    The size regressions are clamped first (``clamp_size_codes``, as ``PredictBench`` does),
+    then the arithmetic of ``effdet.anchors.decode_box_outputs`` in the same order, so the
+    values are the same bit for bit."""
     ycenter_a = (anchors[:, 0] + anchors[:, 2]) / 2
     xcenter_a = (anchors[:, 1] + anchors[:, 3]) / 2
     ha = anchors[:, 2] - anchors[:, 0]
     wa = anchors[:, 3] - anchors[:, 1]
-    ty, tx, th, tw = codes.unbind(dim=-1)
+    ty, tx, th, tw = clamp_size_codes(codes).unbind(dim=-1)
     w = torch.exp(tw) * wa
     h = torch.exp(th) * ha
     ycenter = ty * ha + ycenter_a

@@ -11,31 +11,40 @@ anchors for that size). With ``customer`` the class head is sliced to that custo
 per-anchor box decoding); detections come from ``taxdet.detection.export.postprocess`` (top-k + NMS
 in NumPy). The label map (``label_map``) says what the inputs and outputs are.
 
-``hierarchy_decoding`` (None = auto: on when the super-taxonomy has a parent) writes the
-hierarchy among the exported outputs into the label map's ``postprocess.hierarchy``: the
-post-processing then scores each parent output as the max over its descendant outputs, as
-``load_predictor`` does. A sliced head knows only its own outputs: a customer's parent output
-takes the max over the customer's descendant outputs only.
+``hierarchy_decoding`` (``own | hierarchy | coverage``; None = ``coverage``, the default: the
+checkpoint's decoding plan; True / False: hierarchy / own) writes the decoding among the
+exported outputs into the label map's ``postprocess``: ``hierarchy`` (each parent output
+scored as the max over itself and its descendant outputs) and, from the plan,
+``descendant_decoded`` (outputs scored from their descendant outputs only) and ``excluded``
+(outputs never detected), as ``load_predictor`` decodes. A sliced head knows only its own
+outputs: a customer's parent output takes the max over the customer's descendant outputs only
+(a descendant-decoded output without any is excluded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import os
+import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from taxdet.core import output_owner
+from taxdet.core.errors import OutputError
 from taxdet.core.files import write_atomic
 from taxdet.core.json_files import load_json
 from taxdet.datasets.coco_io import DatasetError
 from taxdet.datasets.transforms import PAD_FILL
 from taxdet.detection.export.export_net import ExportNet
-from taxdet.detection.export.postprocess import PostprocessConfig, hierarchy_problem
+from taxdet.detection.export.postprocess import PostprocessConfig, hierarchy_problem, plan_problem
 from taxdet.detection.export.sliced_head import (
     HeadOutputs,
     customer_outputs,
@@ -44,8 +53,8 @@ from taxdet.detection.export.sliced_head import (
 )
 from taxdet.detection.model.build import create_model
 from taxdet.detection.model.detector_config import TrainConfig
-from taxdet.detection.model.hierarchy_scores import hierarchy_groups
-from taxdet.detection.prediction.hierarchy_decoding import resolve_hierarchy_decoding
+from taxdet.detection.model.hierarchy_scores import decoding_groups
+from taxdet.detection.prediction.hierarchy_decoding import Decoding, decoding_matrix
 from taxdet.detection.prediction.predictor import load_predictor
 from taxdet.supertax import TaxonomySet
 
@@ -86,20 +95,34 @@ def resized_model(model: torch.nn.Module, cfg: TrainConfig, taxset: TaxonomySet,
     return resized.eval()
 
 
+def output_decoding(columns: tuple[int, ...], matrix: np.ndarray | None) -> dict:
+    """``PostprocessConfig``'s decoding fields for outputs ``columns`` (output i = column
+    ``columns[i]``) under the decoding ``matrix`` [K, K] (``ancestors`` or a
+    ``coverage_matrix``; None: own): ``hierarchy`` (per output scored from others: (output, the
+    other outputs...)), ``descendant_decoded`` (outputs not among their own sources) and
+    ``excluded`` (outputs without any source among the outputs)."""
+    if matrix is None:
+        return {"hierarchy": (), "descendant_decoded": (), "excluded": ()}
+    sub = np.asarray(matrix, dtype=bool)[np.ix_(list(columns), list(columns))]
+    groups = decoding_groups(sub)
+    return {"hierarchy": tuple((i, *[j for j in g if j != i]) for i, g in groups if g),
+            "descendant_decoded": tuple(i for i, g in groups if g and i not in g),
+            "excluded": tuple(i for i, g in groups if not g)}
+
+
 def output_hierarchy(columns: tuple[int, ...], ancestors: np.ndarray
                      ) -> tuple[tuple[int, ...], ...]:
     """``PostprocessConfig.hierarchy`` for outputs ``columns`` (output i = column
     ``columns[i]``; ``ancestors`` [K, K]): per output with descendant outputs, (output, its
     descendant outputs...)."""
-    sub = np.asarray(ancestors, dtype=bool)[np.ix_(list(columns), list(columns))]
-    return tuple((i, *[j for j in group if j != i]) for i, group in hierarchy_groups(sub))
+    return output_decoding(columns, ancestors)["hierarchy"]
 
 
 def build_export(checkpoint: str | Path, customer: str | None = None,
-                 image_size: int | None = None, hierarchy_decoding: bool | None = None
+                 image_size: int | None = None, hierarchy_decoding: Decoding = None
                  ) -> Exported:
     """The checkpoint's predict network as an ``ExportNet`` (module docstring), on the CPU;
-    ``hierarchy_decoding`` None = auto (on for a super-taxonomy with a parent)."""
+    ``hierarchy_decoding`` None = coverage (the checkpoint's plan; hierarchy without one)."""
     bench, taxset, cfg = load_predictor(checkpoint, use_ema=True, device="cpu",
                                         hierarchy_decoding=False)
     model = bench.model
@@ -109,9 +132,8 @@ def build_export(checkpoint: str | Path, customer: str | None = None,
     if customer:
         model = slice_class_head(model, outputs.columns)
     net = ExportNet(model.eval(), len(outputs.columns)).eval()
-    on = resolve_hierarchy_decoding(hierarchy_decoding, taxset)
-    post = PostprocessConfig(hierarchy=output_hierarchy(outputs.columns, taxset.ancestors)
-                             if on else ())
+    matrix = decoding_matrix(hierarchy_decoding, taxset, bench.decoding_plan)
+    post = PostprocessConfig(**output_decoding(outputs.columns, matrix))
     return Exported(net, outputs, taxset, cfg, str(checkpoint), post)
 
 
@@ -185,15 +207,47 @@ def export_bytes(exported: Exported, fmt: str, opset: int = DEFAULT_OPSET) -> by
     raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
-def write_export(exported: Exported, out: str | Path, fmt: str,
-                 opset: int = DEFAULT_OPSET) -> tuple[Path, Path]:
-    """Write the model file and its label map atomically; returns their paths. The caller
-    checks the paths against its inputs (``taxdet.core.files.check_outputs``)."""
+def write_export(exported: Exported, out: str | Path, fmt: str, opset: int = DEFAULT_OPSET,
+                 verify: Callable[[Path, Path], object] | None = None) -> tuple[Path, Path]:
+    """Write the model file and its label map; returns their paths. Both are first written
+    into a hidden folder beside ``out`` (``staged``), ``verify(model, label map)`` runs on
+    them there, and only then are they renamed into place: a failed check (its exception
+    passes through) leaves neither file behind. The caller checks the paths against its inputs
+    (``taxdet.core.files.check_outputs``)."""
     data = export_bytes(exported, fmt, opset)
-    labels = label_map_path(out)
-    write_atomic(out, data)
-    write_atomic(labels, json.dumps(label_map(exported, Path(out).name, fmt), indent=2) + "\n")
-    return Path(out), labels
+    out = Path(out)
+    text = json.dumps(label_map(exported, out.name, fmt), indent=2) + "\n"
+    with staged(out) as folder:
+        model, labels = write_atomic(folder / out.name, data), folder / label_map_path(out).name
+        write_atomic(labels, text)
+        if verify is not None:
+            verify(model, labels)
+        os.replace(model, out)
+        os.replace(labels, label_map_path(out))
+    for path in (out, label_map_path(out)):
+        output_owner.record(path)
+    return out, label_map_path(out)
+
+
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A hidden temporary folder beside ``out`` (``.<name>.<random>``), removed with whatever is
+    still in it; ``out``'s folder is created for it, and removed again on failure when it was
+    created here and is left empty. ``OutputError`` when it cannot be created."""
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        with folder as name:
+            yield Path(name)
+    except BaseException:
+        for parent in made:  # innermost first
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
 
 
 def read_label_map(path: str | Path) -> dict:
@@ -220,4 +274,7 @@ def read_label_map(path: str | Path) -> dict:
     problem = hierarchy_problem(post.get("hierarchy", []), outputs)
     if problem:
         raise LabelMapError(f"{path}: label map 'postprocess.hierarchy' {problem}")
+    plan = plan_problem(post, outputs)
+    if plan:
+        raise LabelMapError(f"{path}: label map 'postprocess.{plan[0]}' {plan[1]}")
     return data

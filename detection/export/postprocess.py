@@ -6,18 +6,24 @@ after the network (``taxdet.detection.model.detector_wrappers.PredictBench``), o
 Per image, with ``boxes`` [A, 4] and ``class_logits`` [A, K] from ``ExportNet``:
 
 0. with ``hierarchy`` (hierarchy-consistent decoding, written by the exporter when on): each
-   parent output's logit becomes the max over itself and its descendant outputs
-   (``apply_hierarchy``; ``taxdet.detection.prediction.hierarchy_decoding`` does the same in torch);
+   parent output's logit becomes the max over itself and its descendant outputs; with coverage
+   decoding (the checkpoint's decoding plan) a ``descendant_decoded`` output takes the max over
+   its descendant outputs only (its own logit ignored) and an ``excluded`` output is -inf,
+   never detected (``apply_hierarchy``; ``taxdet.detection.prediction.hierarchy_decoding`` does
+   the same in torch);
 1. the ``max_detection_points`` (default 5000) highest logits over all A x K (anchor, output)
    pairs;
-2. their boxes clipped to the resized image (original size x ``scale``, model-input pixels);
+2. their boxes divided by ``scale`` (original pixels), clipped to the image, and the
+   degenerate ones dropped: not finite, or under 1 px wide or high
+   (``taxdet.detection.model.drawable_boxes``, the rule ``PredictBench`` applies; the graph
+   already clamps the size regressions);
 3. score = sigmoid(logit); greedy NMS per output class (IoU > ``iou_threshold`` suppressed,
    torchvision's rule), highest score first, stopping at ``max_det_per_image`` kept;
-4. the ``max_det_per_image`` best kept, boxes divided by ``scale`` (original pixels), those
-   with score > ``score_threshold`` returned.
+4. the ``max_det_per_image`` best kept with score > ``score_threshold`` returned, with how
+   many dropped boxes would have been among them (``ImageDetections.dropped``).
 
 Only NumPy is needed, so a deployment can run the ONNX file with onnxruntime and this module
-(or a port of its ~80 lines) without torch.
+(or a port of its ~90 lines) without torch.
 """
 
 from __future__ import annotations
@@ -26,26 +32,40 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from taxdet.detection.model.drawable_boxes import degenerate_in_top, drawable_numpy
+
 
 @dataclass(frozen=True)
 class PostprocessConfig:
     """effdet's and ``PredictBench``'s defaults. ``hierarchy``: one tuple per parent output,
     the parent first, then its descendant outputs; the parent's logit becomes the max over the
-    tuple (empty: no hierarchy-consistent decoding)."""
+    tuple (empty: no hierarchy-consistent decoding). ``descendant_decoded``: outputs whose
+    tuple's max leaves out their own logit; ``excluded``: outputs never detected (both from
+    the checkpoint's decoding plan; empty in label maps written before it)."""
 
     max_detection_points: int = 5000
     max_det_per_image: int = 100
     iou_threshold: float = 0.5
     score_threshold: float = 0.001
     hierarchy: tuple[tuple[int, ...], ...] = ()
+    descendant_decoded: tuple[int, ...] = ()
+    excluded: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:  # lists from a label map's JSON -> tuples
         object.__setattr__(self, "hierarchy", tuple(tuple(g) for g in self.hierarchy))
+        for key in ("descendant_decoded", "excluded"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["hierarchy"] = [list(g) for g in self.hierarchy]
+        out["descendant_decoded"], out["excluded"] = list(self.descendant_decoded), \
+            list(self.excluded)
         return out
+
+    def decode(self, logits: np.ndarray) -> np.ndarray:
+        """logits [A, K] -> [A, K] scored as configured (``apply_hierarchy``)."""
+        return apply_hierarchy(logits, self.hierarchy, self.descendant_decoded, self.excluded)
 
 
 def hierarchy_problem(hierarchy: object, num_outputs: int) -> str | None:
@@ -63,25 +83,53 @@ def hierarchy_problem(hierarchy: object, num_outputs: int) -> str | None:
     return None
 
 
-def apply_hierarchy(logits: np.ndarray, hierarchy: tuple[tuple[int, ...], ...]) -> np.ndarray:
+def plan_problem(post: dict, num_outputs: int) -> tuple[str, str] | None:
+    """``(key, why)`` when a label map's ``postprocess.descendant_decoded`` or ``excluded`` is
+    not a list of distinct output indices in ``0 .. num_outputs - 1`` (a descendant-decoded
+    output must also head a ``hierarchy`` group); None when both are fine or absent."""
+    heads = {g[0] for g in post.get("hierarchy", []) if isinstance(g, (list, tuple)) and g}
+    for key in ("descendant_decoded", "excluded"):
+        value = post.get(key, [])
+        ok = (isinstance(value, (list, tuple)) and len(set(value)) == len(value)
+              and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < num_outputs
+                      for i in value))
+        if not ok:
+            return key, (f"must be a list of distinct output indices in 0..{num_outputs - 1}, "
+                         f"got {value!r}")
+        if key == "descendant_decoded" and not set(value) <= heads:
+            return key, (f"lists outputs {sorted(set(value) - heads)} that head no "
+                         "'hierarchy' group (nothing to decode them from)")
+    return None
+
+
+def apply_hierarchy(logits: np.ndarray, hierarchy: tuple[tuple[int, ...], ...],
+                    descendant_decoded: tuple[int, ...] = (), excluded: tuple[int, ...] = ()
+                    ) -> np.ndarray:
     """logits [A, K] -> [A, K]: each group's first (parent) column replaced by the max over the
-    group's columns (itself and its descendants); the other columns unchanged."""
-    if not hierarchy:
+    group's columns (itself and its descendants; its descendants only when it is in
+    ``descendant_decoded``); ``excluded`` columns -inf; the other columns unchanged."""
+    if not hierarchy and not excluded:
         return logits
     out = logits.copy()
     for group in hierarchy:
-        out[:, group[0]] = logits[:, list(group)].max(axis=1)
+        members = group[1:] if group[0] in descendant_decoded else group
+        out[:, group[0]] = logits[:, list(members)].max(axis=1)
+    out[:, list(excluded)] = -np.inf
     return out
 
 
 @dataclass
 class ImageDetections:
     """One image's detections: boxes [N, 4] x1 y1 x2 y2 original pixels, scores [N], classes
-    [N] output indices (label map ``outputs[i]``), best first."""
+    [N] output indices (label map ``outputs[i]``), best first; ``anchors`` [N]: the anchor
+    each came from (None when not known); ``dropped``: degenerate boxes that would have been
+    among them."""
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    anchors: np.ndarray | None = None
+    dropped: int = 0
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -133,16 +181,19 @@ def detect(boxes: np.ndarray, class_logits: np.ndarray, scale: float,
     """One image's detections (module docstring). ``boxes`` [A, 4] model-input pixels;
     ``class_logits`` [A, K]; ``scale``: model-input pixels per original pixel; ``orig_size``:
     (height, width) of the original image."""
-    class_logits = apply_hierarchy(np.asarray(class_logits, np.float32), cfg.hierarchy)
+    class_logits = cfg.decode(np.asarray(class_logits, np.float32))
     anchor, cls = top_candidates(class_logits, cfg.max_detection_points)
     img_scale = np.float32(1.0) / np.float32(scale)
-    limit = np.array([orig_size[1], orig_size[0]], np.float32) / img_scale
-    cand = np.minimum(np.maximum(np.asarray(boxes, np.float32)[anchor], np.float32(0)),
-                      np.concatenate([limit, limit]))
+    cand, ok = drawable_numpy(np.asarray(boxes, np.float32)[anchor] * img_scale, *orig_size)
     scores = sigmoid(class_logits[anchor, cls])
+    bad_scores = scores[~ok]
+    cand, scores, cls, anchor = cand[ok], scores[ok], cls[ok], anchor[ok]
     keep = per_class_nms(cand, scores, cls, cfg.iou_threshold, cfg.max_det_per_image)
     keep = keep[scores[keep] > cfg.score_threshold]
-    return ImageDetections(cand[keep] * img_scale, scores[keep], cls[keep].astype(np.int64))
+    dropped = degenerate_in_top(scores[keep], bad_scores, cfg.max_det_per_image,
+                                cfg.score_threshold)
+    return ImageDetections(cand[keep], scores[keep], cls[keep].astype(np.int64), anchor[keep],
+                           dropped)
 
 
 def detect_batch(boxes: np.ndarray, class_logits: np.ndarray, scales, orig_sizes,

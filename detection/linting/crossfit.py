@@ -24,6 +24,7 @@ from taxdet.datasets.sample import Sample
 from taxdet.datasets.split import SplitConfig, hash_unit, split_key
 from taxdet.detection.engine.command_line import merge_trees
 from taxdet.detection.linting.matching import ImagePredictions
+from taxdet.detection.linting.model_trust import ModelReport
 from taxdet.detection.linting.predictions import predict_samples
 from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.supertax import TaxonomySet
@@ -94,11 +95,12 @@ def train_fold(base: dict, taxonomies: list[str], dataset: SuperDataset, train: 
 
 
 def cross_fit_predictions(dataset: SuperDataset, samples: list[Sample], base: dict,
-                          taxonomies: list[str], cfg: CrossFitConfig
-                          ) -> dict[int, ImagePredictions]:
+                          taxonomies: list[str], cfg: CrossFitConfig,
+                          report: ModelReport | None = None) -> dict[int, ImagePredictions]:
     """Out-of-sample detections for ``samples`` (a subset of ``dataset``): each fold's model
     trains on every image of ``dataset`` outside the fold and predicts the fold's samples.
-    Folds without samples to predict are not trained."""
+    Folds without samples to predict are not trained. ``report`` collects each fold model's
+    validation AP and dropped boxes."""
     from taxdet.detection.prediction.predictor import load_predictor
     split = TrainConfig.from_dict(base, where="cross-fit training config").split
     taxset: TaxonomySet = dataset.taxset
@@ -117,4 +119,6 @@ def cross_fit_predictions(dataset: SuperDataset, samples: list[Sample], base: di
         predictor, _, train_cfg = load_predictor(ckpt, taxset=taxset)
         out.update(predict_samples(predictor, targets, taxset, train_cfg.model.image_size,
                                    cfg.batch_size, cfg.workers, cfg.progress))
+        if report is not None:
+            report.add(ckpt, predictor)
     return out

@@ -3,7 +3,10 @@ then the top issues), and the short text the CLI prints.
 
 JSON layout::
 
-    {"predictions": "...", "warnings": [...], "config": {...LintConfig...},
+    {"predictions": "...", "warnings": [...],
+     "info": {"decoding", "validation_ap": {model: {"AP", "step", "floor", ...}},
+              "degenerate_boxes_dropped": {"boxes", "images", "rule"}},
+     "config": {...LintConfig...},
      "images": {customer: images linted}, "counts": {customer: {type: issues}},
      "issues": [{"rank": 1, "type", "score", "customer", "image_id", "file_name", "box",
                  "message", "source_image_id", "source_file", "ann_id", "label",
@@ -22,6 +25,7 @@ from pathlib import Path
 from taxdet.core.files import write_atomic
 from taxdet.detection.linting.issues import ISSUE_TYPES, Issue, count_by
 from taxdet.detection.linting.linter import LintResult
+from taxdet.detection.model.drawable_boxes import INFO_KEY
 
 
 def top_issues(result: LintResult, top: int) -> list[Issue]:
@@ -30,6 +34,7 @@ def top_issues(result: LintResult, top: int) -> list[Issue]:
 
 def report_dict(result: LintResult, top: int) -> dict:
     return {"predictions": result.predictions, "warnings": list(result.warnings),
+            "info": dict(result.info),
             "config": asdict(result.config), "images": dict(result.images),
             "counts": count_by(result.issues),
             "issues": [{"rank": r, **i.to_dict()}
@@ -72,10 +77,27 @@ def issue_rows(issues: list[Issue]) -> list[str]:
     return rows
 
 
+def info_lines(info: dict) -> list[str]:
+    """Markdown lines on the models: decoding, validation APs, degenerate boxes dropped."""
+    if not info:
+        return []
+    lines = [f"Decoding: {info.get('decoding') or '-'}."]
+    for model, ap in (info.get("validation_ap") or {}).items():
+        lines.append(f"Validation AP of {model}: " + (
+            f"{ap['AP']:.3f} at step {ap['step']} (floor {ap['floor']:g})" if ap else "unknown")
+            + ".")
+    dropped = info.get(INFO_KEY)
+    if dropped:
+        lines.append(f"Degenerate boxes dropped: {dropped['boxes']} on {dropped['images']} "
+                     f"images ({dropped['rule']}).")
+    return [" ".join(lines), ""]
+
+
 def markdown(result: LintResult, top: int = 50) -> str:
     """The Markdown summary: predictions used, warnings, counts, then the top issues."""
     cfg = result.config
     lines = ["# Label lint report", "", f"Detections: {result.predictions or 'given'}.", ""]
+    lines += info_lines(result.info)
     lines += [f"> **warning:** {w}" for w in result.warnings]
     lines += ["", f"Issues scoring at least {cfg.min_score:g}, per customer and type:", ""]
     lines += counts_table(result)

@@ -47,6 +47,8 @@ class LintOptions:
     workers: int = 2
     use_ema: bool = True
     progress: bool = True
+    draw: Path | None = None      # the folder of draw_file (drawn by tools/lint_labels.py)
+    draw_file: str = "lint_top_issues.png"
 
     @property
     def model(self) -> Path | None:
@@ -92,15 +94,21 @@ def run_lint(opts: LintOptions):
     Markdown reports: ``(LintResult, the linted samples, taxonomies)``."""
     from taxdet.detection.linting import LintConfig, lint_samples
     from taxdet.detection.linting.lint_report import write_json, write_markdown
+    from taxdet.detection.linting.model_trust import ModelReport
+    from taxdet.detection.model.drawable_boxes import warn_dropped
     check_inputs(opts)
+    models = ModelReport()
     if opts.cross_fit is not None:
-        taxset, samples, preds, note, warnings = cross_fit_detections(opts)
+        taxset, samples, preds, note, warnings = cross_fit_detections(opts, models)
     else:
-        taxset, samples, preds, note, warnings = checkpoint_detections(opts)
+        taxset, samples, preds, note, warnings = checkpoint_detections(opts, models)
+    check_output_paths(opts, taxset, samples)  # the images too, before anything is written
     result = lint_samples(samples, preds, taxset, LintConfig(min_score=opts.min_score))
-    result.predictions, result.warnings = note, warnings
+    result.predictions, result.warnings = note, warnings + models.warnings()
+    result.info = models.info()
     for warning in result.warnings:
         log.warning(warning)
+    warn_dropped(models.dropped, note, log)
     write_json(result, opts.out, opts.top)
     write_markdown(result, opts.markdown, opts.top)
     return result, samples, taxset
@@ -111,14 +119,31 @@ def load_taxonomies(paths: list[str], super_name: str | None):
     return supertax.load(paths, super_name=super_name)
 
 
-def checkpoint_detections(opts: LintOptions):
-    """(taxset, samples, detections, how they were made, warnings) from a checkpoint."""
+def training_taxonomies(opts: LintOptions, cfg):
+    """``--taxonomies``, else the taxonomy files the checkpoint was trained with: they name
+    the customers' annotation files, whose own image and annotation ids the issues carry.
+    Files that cannot be read here are a ``ConfigError`` naming ``--taxonomies``."""
+    from taxdet.core.errors import InputError
+    if opts.taxonomies:
+        return load_taxonomies(opts.taxonomies, opts.super_taxonomy)
+    paths = [str(p) for p in cfg.data.taxonomies]
+    try:
+        return load_taxonomies(paths, opts.super_taxonomy or cfg.data.super_taxonomy)
+    except InputError as exc:
+        raise ConfigError(f"--checkpoint {opts.model}: the taxonomy files it was trained with "
+                          f"({' '.join(paths)}) cannot be read here ({str(exc).splitlines()[0]}); "
+                          "they name the customers' annotation files and ids: give "
+                          "--taxonomies PATH") from None
+
+
+def checkpoint_detections(opts: LintOptions, models):
+    """(taxset, samples, detections, how they were made, warnings) from a checkpoint;
+    ``models`` (a ``ModelReport``) collects its validation AP and dropped boxes."""
     from taxdet.detection.linting.predictions import load_dataset, predict_samples
     from taxdet.detection.prediction.predictor import load_predictor
     predictor, ckpt_taxset, cfg = load_predictor(opts.model, use_ema=opts.use_ema,
                                                  device=opts.device)
-    taxset = load_taxonomies(opts.taxonomies or cfg.data.taxonomies,
-                             opts.super_taxonomy or cfg.data.super_taxonomy)
+    taxset = training_taxonomies(opts, cfg)
     if taxset.hash != ckpt_taxset.hash:
         raise ConfigError(f"--checkpoint {opts.model}: trained for other taxonomies than "
                           f"{' '.join(map(str, opts.taxonomies or cfg.data.taxonomies))} (hash "
@@ -129,6 +154,7 @@ def checkpoint_detections(opts: LintOptions):
         opts, load_dataset(taxset, super_json, opts.allow_unmapped).samples, taxset)
     preds = predict_samples(predictor, samples, taxset, cfg.model.image_size, opts.batch_size,
                             opts.workers, opts.progress)
+    models.add(opts.model, predictor)
     return taxset, samples, preds, note, [warning] if warning else []
 
 
@@ -153,8 +179,10 @@ def linted_images(opts: LintOptions, samples: list, taxset) -> tuple[list, str, 
             f"{note}, the {opts.split} split of {opts.run}", warning)
 
 
-def cross_fit_detections(opts: LintOptions):
-    """(taxset, samples, detections, how they were made, warnings) by cross-fitting."""
+def cross_fit_detections(opts: LintOptions, models):
+    """(taxset, samples, detections, how they were made, warnings) by cross-fitting;
+    ``models`` (a ``ModelReport``) collects the fold models' validation APs and dropped
+    boxes."""
     from taxdet.detection.linting.crossfit import CrossFitConfig, cross_fit_predictions
     from taxdet.detection.linting.predictions import load_dataset, select_customer
     base = read_config_tree(opts.config)
@@ -168,11 +196,17 @@ def cross_fit_detections(opts: LintOptions):
     folder = opts.crossfit_dir or opts.out.parent / "crossfit"
     cfg = CrossFitConfig(opts.cross_fit, str(folder), opts.steps, opts.overwrite,
                          opts.batch_size, opts.workers, opts.progress)
-    preds = cross_fit_predictions(dataset, samples, base, paths, cfg)
+    preds = cross_fit_predictions(dataset, samples, base, paths, cfg, models)
     return taxset, samples, preds, f"cross-fit: {opts.cross_fit} models in {folder}", []
 
 
-def check_output_paths(opts: LintOptions, taxset) -> None:
+def check_output_paths(opts: LintOptions, taxset, samples: list = ()) -> None:
+    """The output rule (``taxdet.core.files.check_outputs``) against every file read; the
+    images once the linted ``samples`` are known."""
     from taxdet.core.files import check_outputs, taxonomy_inputs
     inputs = taxonomy_inputs(taxset) + [p for p in (opts.model, opts.data, opts.config) if p]
-    check_outputs({"--out": opts.out, "--markdown": opts.markdown}, inputs)
+    split = [opts.run / "split.json"] if opts.run is not None else []
+    outputs = {"--out": opts.out, "--markdown": opts.markdown,
+               "--draw": opts.draw / opts.draw_file if opts.draw else None}
+    check_outputs(outputs, inputs + split + [s.file for s in samples], tool="lint_labels",
+                  overwrite=opts.overwrite, drawings={"--draw": opts.draw})

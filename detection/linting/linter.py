@@ -31,6 +31,7 @@ class LintResult:
     config: LintConfig
     predictions: str = ""             # where the detections came from, for the report
     warnings: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)  # the models: validation AP, decoding, boxes dropped
 
     def image_scores(self) -> dict[int, float]:
         """Per image id: the chance it holds an error (``issues.image_scores``)."""

@@ -7,14 +7,22 @@ outside it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from effdet.anchors import Anchors
-from effdet.bench import _batch_detection, _post_process
+from effdet.anchors import Anchors, decode_box_outputs
+from effdet.bench import _post_process
+from torchvision.ops import batched_nms
 
 from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig
+from taxdet.detection.model.drawable_boxes import (
+    DroppedBoxes,
+    clamp_size_codes,
+    degenerate_in_top,
+    drawable_torch,
+)
 from taxdet.detection.model.hierarchy_scores import hierarchy_max_levels
 from taxdet.detection.model.multihead import PerTaxonomyHeads
 from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss
@@ -91,19 +99,27 @@ def teacher_class_probs(teacher: nn.Module, images: torch.Tensor, num_classes: i
 @dataclass
 class Detections:
     """Detections of one image: boxes [N, 4] x1y1x2y2 original pixels, scores [N],
-    classes [N] columns."""
+    classes [N] columns; ``dropped``: degenerate boxes that would have been among them
+    (``taxdet.detection.model.drawable_boxes``)."""
 
     boxes: torch.Tensor
     scores: torch.Tensor
     classes: torch.Tensor
+    dropped: int = 0
 
 
 class PredictBench(nn.Module):
     """Model + decoding + per-class NMS (effdet's post-processing), in super-taxonomy columns.
 
+    Boxes follow ``taxdet.detection.model.drawable_boxes``: size regressions clamped before
+    ``exp``, boxes clipped to the image, degenerate ones dropped before NMS; ``dropped`` sums
+    the dropped boxes over every call (``dropped = DroppedBoxes()`` restarts it).
+
     ``hierarchy``: None, or the [K, K] ``ancestors`` matrix for hierarchy-consistent decoding
     (each parent column scored as the max over its descendants before top-k and NMS;
     ``taxdet.detection.model.hierarchy_scores``)."""
+
+    iou_threshold = 0.5
 
     def __init__(self, model: nn.Module, max_det_per_image: int = 100,
                  score_threshold: float = 0.001, hierarchy: torch.Tensor | None = None):
@@ -113,6 +129,9 @@ class PredictBench(nn.Module):
         self.max_det = max_det_per_image
         self.score_threshold = score_threshold
         self.hierarchy = hierarchy
+        self.dropped = DroppedBoxes()
+        # the decoding's name, as outputs record it (``set_hierarchy_decoding`` keeps it)
+        self.decoding = "own" if hierarchy is None else "hierarchy"
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, scale: torch.Tensor, orig_size: torch.Tensor
@@ -135,27 +154,58 @@ class PredictBench(nn.Module):
         cls_top, box_top, indices, classes = _post_process(
             cls_out, box_out, num_levels=cfg.num_levels, num_classes=cfg.num_classes,
             max_detection_points=points)
-        img_scale = (1.0 / scale).float()
-        img_size = orig_size.flip(-1).float()  # effdet clips with (w, h) in original pixels
-        dets = _batch_detection(scale.shape[0], cls_top, box_top,
-                                self.anchors.boxes.to(scale.device), indices, classes,
-                                img_scale, img_size, max_det_per_image=self.max_det)
-        return [_unpack(d, self.score_threshold) for d in dets]
+        anchors = self.anchors.boxes.to(scale.device)
+        nms = NmsConfig(self.max_det, self.score_threshold, self.iou_threshold)
+        dets = [image_detections(cls_top[i, :, 0], box_top[i], anchors[indices[i]], classes[i],
+                                 scale[i], orig_size[i], nms)
+                for i in range(scale.shape[0])]
+        for d in dets:
+            self.dropped.add(d.dropped)
+        return dets
 
 
-def _unpack(det: torch.Tensor, score_threshold: float) -> Detections:
-    """effdet rows [x1, y1, x2, y2, score, class+1] (zero rows pad) -> ``Detections``."""
-    keep = det[:, 4] > score_threshold
-    det = det[keep]
-    return Detections(det[:, :4], det[:, 4], det[:, 5].long() - 1)
+@dataclass(frozen=True)
+class NmsConfig:
+    """What follows box decoding: per-class NMS at ``iou_threshold``, the ``max_det`` best
+    kept, those above ``score_threshold`` returned (effdet's settings)."""
+
+    max_det: int = 100
+    score_threshold: float = 0.001
+    iou_threshold: float = 0.5
+
+
+def image_detections(logits: torch.Tensor, codes: torch.Tensor, anchors: torch.Tensor,
+                     classes: torch.Tensor, scale: torch.Tensor, orig_size: torch.Tensor,
+                     nms: NmsConfig = NmsConfig()) -> Detections:
+    """One image's top-k candidates -> its detections. ``logits`` [N], ``codes`` [N, 4]
+    (ty, tx, th, tw), ``anchors`` [N, 4] y1 x1 y2 x2 input pixels, ``classes`` [N];
+    ``scale`` []: input pixels per original pixel; ``orig_size`` [2] (h, w). Boxes follow
+    ``taxdet.detection.model.drawable_boxes`` (degenerate ones dropped before NMS)."""
+    boxes = decode_box_outputs(clamp_size_codes(codes.float()), anchors, output_xyxy=True)
+    boxes, ok = drawable_torch(boxes * (1.0 / scale.float()), *orig_size.tolist())
+    scores = logits.float().sigmoid()
+    bad_scores = scores[~ok].cpu().numpy()
+    boxes, scores, classes = boxes[ok], scores[ok], classes[ok]
+    kept = batched_nms(boxes, scores, classes, nms.iou_threshold)[:nms.max_det]
+    kept = kept[scores[kept] > nms.score_threshold]
+    dropped = degenerate_in_top(scores[kept].cpu().numpy(), bad_scores, nms.max_det,
+                                nms.score_threshold)
+    return Detections(boxes[kept], scores[kept], classes[kept], dropped)
 
 
 def to_coco_results(dets: list[Detections], image_ids: list[int]) -> list[dict]:
     """COCO results (category_id = column + 1, bbox xywh) for a batch of detections."""
     out = []
     for d, image_id in zip(dets, image_ids):
-        xywh = torch.cat([d.boxes[:, :2], d.boxes[:, 2:] - d.boxes[:, :2]], dim=1).tolist()
-        for box, score, cls in zip(xywh, d.scores.tolist(), d.classes.tolist()):
+        for box, score, cls in zip(d.boxes.tolist(), d.scores.tolist(), d.classes.tolist()):
             out.append({"image_id": int(image_id), "category_id": cls + 1,
-                        "bbox": [round(v, 2) for v in box], "score": round(score, 5)})
+                        "bbox": rounded_xywh(box), "score": round(score, 5)})
     return out
+
+
+def rounded_xywh(box: list[float]) -> list[float]:
+    """x1 y1 x2 y2 -> [x, y, w, h] at 0.01 px, rounded outwards: a box inside the image and at
+    least 1 px wide and high stays so."""
+    x1, y1 = (math.floor(v * 100) / 100 for v in box[:2])
+    x2, y2 = (math.ceil(v * 100) / 100 for v in box[2:])
+    return [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)]

@@ -6,9 +6,11 @@ orientation) and turns the readable ones into COCO image records (ids 1..N in fi
 order). Unreadable, truncated or oversized images are skipped and returned as problems;
 ``NoReadableImagesError`` only when none is left.
 
-``file_name`` keeps where the image was found: relative to the folder (``--images DIR``,
-searched recursively), as written in the list file (relative paths there are relative to
-the list's folder), or as the glob pattern matched it.
+``file_name`` is always relative, to the folder the images are under (``ImageSet.base``):
+``--images DIR`` (searched recursively, sub-folders kept); the list file's folder, for a list
+of relative paths (else the deepest folder holding every listed image); for glob patterns,
+the folder before the first wildcard (``data/imgs/**/*.png`` -> ``data/imgs``; several
+patterns: their common folder). So a customer's own ``file_name`` values match.
 """
 
 from __future__ import annotations
@@ -124,18 +126,43 @@ def read_images(names: list[str], base: Path | None, workers: int = 4,
     return ImageSet(images, base, skipped)
 
 
+def pattern_root(pattern: str) -> str:
+    """The folder of a glob pattern before its first wildcard (a plain path: its folder)."""
+    parts = Path(pattern).parts
+    first = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts) - 1)
+    fixed = parts[:first]
+    return os.path.abspath(os.path.join(*fixed)) if fixed else os.path.abspath(".")
+
+
+def relative_to_root(paths: list[str], roots: list[str]) -> tuple[list[str], Path]:
+    """(``paths`` relative to the common folder of ``roots``, in posix form; that folder)."""
+    base = os.path.commonpath([os.path.abspath(r) for r in roots])
+    return [Path(os.path.relpath(os.path.abspath(p), base)).as_posix() for p in paths], Path(base)
+
+
+def list_names(image_list: Path) -> tuple[list[str], Path]:
+    """A list file's paths relative to its folder when all are below it, else to the deepest
+    folder holding every one."""
+    names = list_images(image_list)
+    if all(not os.path.isabs(n) and ".." not in Path(n).parts for n in names):
+        return names, image_list.parent
+    files = [os.path.join(image_list.parent, n) for n in names]
+    return relative_to_root(files, [os.path.dirname(os.path.abspath(f)) for f in files])
+
+
 def find_images(images_dir: str | Path | None = None, image_list: str | Path | None = None,
-                patterns: list[str] | None = None) -> tuple[list[str], Path | None]:
-    """(file names, the folder they are relative to or None) of exactly one source: a folder,
-    a list file or glob patterns. Nothing is read yet."""
+                patterns: list[str] | None = None) -> tuple[list[str], Path]:
+    """(relative file names, the folder they are relative to) of exactly one source: a
+    folder, a list file or glob patterns (module docstring). Nothing is read yet."""
     given = [s for s in (images_dir, image_list, patterns) if s]
     if len(given) != 1:
         raise ConfigError("give exactly one of --images DIR, --image-list FILE or image paths")
     if images_dir:
         return folder_images(images_dir), Path(images_dir)
     if image_list:
-        return list_images(image_list), Path(image_list).parent
-    return glob_images(list(patterns)), None
+        return list_names(Path(image_list))
+    patterns = list(patterns or [])
+    return relative_to_root(glob_images(patterns), [pattern_root(p) for p in patterns])
 
 
 def collect_images(images_dir: str | Path | None = None, image_list: str | Path | None = None,

@@ -1,6 +1,6 @@
 """Predict with a training checkpoint: rebuild the model, load its (EMA) weights, run images.
 
-    predictor, taxset, cfg = load_predictor("runs/exp/best.pt")   # hierarchy_decoding=None: auto
+    predictor, taxset, cfg = load_predictor("runs/exp/best.pt")   # decoding: coverage
     results = predict_images(predictor, "data/demo/test/annotations.json", "data/demo/test/images",
                              taxset=taxset, image_size=cfg.model.image_size)
 
@@ -9,10 +9,10 @@ The checkpoint is read and its model rebuilt by the engine's ``load_model``
 validation's). ``results`` is a COCO results list: the ground truth's image ids,
 ``category_id`` = super-taxonomy column + 1, boxes in original image pixels.
 
-Hierarchy-consistent decoding (``taxdet.detection.prediction.hierarchy_decoding``) scores each
-parent column as the max over its descendants before NMS; ``hierarchy_decoding`` None (auto)
-turns it on for a super-taxonomy with any parent. ``set_hierarchy_decoding`` switches a loaded
-predictor.
+Decoding (``taxdet.detection.prediction.hierarchy_decoding``): by default ``coverage``, i.e.
+hierarchy-consistent scores (each parent column the max over its descendants before NMS) with
+the checkpoint's decoding plan (columns that never trained against background scored from
+their descendants, or dropped). ``set_hierarchy_decoding`` switches a loaded predictor.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from taxdet.detection.engine.model_loading import ModelSpec, load_model
 from taxdet.detection.model.build import create_model
 from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.model.detector_wrappers import PredictBench, to_coco_results
-from taxdet.detection.prediction.hierarchy_decoding import set_hierarchy_decoding
+from taxdet.detection.prediction.hierarchy_decoding import Decoding, set_hierarchy_decoding
 from taxdet.supertax import TaxonomySet
 
 
@@ -49,24 +49,29 @@ def build_detector(cfg: TrainConfig, taxset: TaxonomySet) -> torch.nn.Module:
     return create_model(model_cfg, taxset.num_classes, head_masks=np.asarray(taxset.masks))
 
 
-DETECTOR = ModelSpec(TrainConfig, build_detector, detector_description)
+DETECTOR = ModelSpec(TrainConfig, build_detector, detector_description,
+                     wrong_task="tools/train.py writes detector checkpoints; a classifier's is "
+                     "scored by tools/evaluate_classifier.py", extras=("decoding_plan",))
 
 
 def load_predictor(ckpt_path: str | Path, *, use_ema: bool = True,
                    device: str | torch.device = "cpu", taxset: TaxonomySet | None = None,
-                   hierarchy_decoding: bool | None = None
+                   hierarchy_decoding: Decoding = None
                    ) -> tuple[PredictBench, TaxonomySet, TrainConfig]:
     """Rebuild the checkpoint's model: ``(PredictBench in eval mode, taxonomies, config)``.
 
     Taxonomies come from the checkpoint unless ``taxset`` is given, which must then hash
     like the checkpoint's (``CheckpointError`` listing the differences otherwise).
     ``use_ema``: the EMA weights when the checkpoint has them, else the raw model's.
-    ``hierarchy_decoding``: parents scored as the max over their descendants before NMS;
-    None (auto) = on iff the super-taxonomy has a parent (``predictor.hierarchy`` tells).
+    ``hierarchy_decoding``: ``own``, ``hierarchy`` or ``coverage`` (None, the default: the
+    checkpoint's decoding plan, hierarchy decoding without one; True / False: hierarchy / own;
+    ``taxdet.detection.prediction.hierarchy_decoding``). The plan stays on the predictor
+    (``predictor.decoding_plan``), so ``set_hierarchy_decoding`` can switch it later.
     """
     loaded = load_model(ckpt_path, DETECTOR, use_ema=use_ema, device=device, taxset=taxset)
     predictor = PredictBench(loaded.model).to(loaded.device).eval()
-    set_hierarchy_decoding(predictor, loaded.taxset, hierarchy_decoding)
+    set_hierarchy_decoding(predictor, loaded.taxset, hierarchy_decoding,
+                           loaded.extras.get("decoding_plan"))
     return predictor, loaded.taxset, loaded.config
 
 

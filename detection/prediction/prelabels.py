@@ -1,9 +1,14 @@
 """Pre-label files: detections as a full COCO file, and such a file read back for scoring.
 
-``coco_prelabels`` writes what labeling tools (CVAT, Label Studio) import: ``images``, the
-``categories`` of the output taxonomy (see ``customer_labels``) and the detections as
-``annotations`` with a ``score`` (``area`` = w * h, ``iscrowd`` 0); ``info`` says where they
-come from and which labels are not predicted.
+``coco_prelabels`` writes what labeling tools (CVAT through datumaro's ``coco_instances``,
+Label Studio's COCO import) take as it is: ``images``, the ``categories`` of the output
+taxonomy (see ``customer_labels``) and the detections as ``annotations`` with a ``score``
+(``segmentation`` [], ``area`` = w * h, ``iscrowd`` 0); ``info`` says where they come from and
+which labels are not predicted.
+
+``own_image_ids`` gives the images the ids of a customer's annotation file where it has them
+(matched by ``file_name`` as ``match_file_names`` does), so pycocotools' ``loadRes`` takes the
+pre-labels against that file as it is; other images get ids after its largest.
 
 ``results_from_coco`` turns such a file into COCO results against a ground-truth file:
 images matched by ``file_name`` (the same relative path, else the one ground-truth path
@@ -13,7 +18,7 @@ ending with it, or that it ends with), categories by name.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from taxdet.datasets.coco_io import (
@@ -37,7 +42,8 @@ def coco_prelabels(images: list[dict], results: list[dict], space: LabelSpace,
         x, y, w, h = r["bbox"]
         anns.append({"id": len(anns) + 1, "image_id": r["image_id"],
                      "category_id": r["category_id"], "bbox": [x, y, w, h],
-                     "area": round(w * h, 2), "iscrowd": 0, "score": r["score"]})
+                     "segmentation": [], "area": round(w * h, 2), "iscrowd": 0,
+                     "score": r["score"]})
     head = {"description": f"pre-labels in {space.taxonomy!r}", "taxonomy": space.taxonomy,
             "not_predicted": space.not_predicted}
     if space.ids_from:
@@ -78,6 +84,36 @@ def match_file_names(pred_images: list[dict], gt_images: list[dict],
         else:
             unmatched.append(str(p.get("file_name")))
     return mapping, unmatched
+
+
+def own_image_ids(images: list[dict], coco: str | Path) -> tuple[dict[int, int], str]:
+    """Image id -> the id of the same ``file_name`` in the COCO file ``coco`` (exact path,
+    else its unique path ending), other images numbered after its largest id (file order);
+    and a note saying how many matched. A name several of its images fit, or an image of it
+    already taken, is not guessed: that image gets a new id."""
+    from taxdet.core.json_files import json_source
+    raw, source = json_source(coco, "images", CocoFormatError)
+    theirs = coco_sections(source, raw)[0]
+    matched: dict[int, int] = {}
+    for img in images:
+        try:
+            found = match_file_names([img], theirs, source)[0]
+        except CocoFormatError:
+            continue
+        if found and found[img["id"]] not in matched.values():
+            matched.update(found)
+    mapping, next_id = dict(matched), max((int(g["id"]) for g in theirs), default=0) + 1
+    for img in images:
+        if img["id"] not in mapping:
+            mapping[img["id"]], next_id = next_id, next_id + 1
+    return mapping, f"{len(matched)} of {len(images)} images have their ids in {source}"
+
+
+def renumber_images(images: list[dict], results: list[dict], mapping: dict[int, int]
+                    ) -> tuple[list[dict], list[dict]]:
+    """(image records, results) with image ids mapped by ``mapping``."""
+    return ([{**img, "id": mapping[img["id"]]} for img in images],
+            [{**r, "image_id": mapping[r["image_id"]]} for r in results])
 
 
 def _ends_with(path: tuple[str, ...], tail: tuple[str, ...]) -> bool:

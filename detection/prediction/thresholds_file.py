@@ -9,11 +9,14 @@ super-taxonomy's classes)::
     iou: 0.5                    # IoU a detection needs to match a ground-truth box
     thresholds:                 # class name -> lowest score kept
       Car: 0.412
-      Truck: null               # null: never pre-labeled (the criterion cannot be met)
+      Truck: null               # null: never pre-labeled (written by hand only: the fit
+                                #   gives every class with ground truth a number)
     fit:                        # for reading only: the validation numbers at that threshold
       Car: {precision: 0.91, recall: 0.62, f1: 0.74, gt_boxes: 120, detections: 81}
 
 Classes absent from ``thresholds`` use the default (``predict.py --score-threshold``).
+``predict.py`` warns about every class the thresholds leave without pre-labels
+(``classes_left_out``): a null threshold, or one above every score the model gave it.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from taxdet.core.errors import ConfigError, InputNotFoundError
+from taxdet.supertax.yamlpos import Map, Seq, YamlSyntaxError, load_yaml
 
 HEADER = ("# Per-class score thresholds (predict.py --thresholds); written by evaluate.py "
           "--fit-thresholds.\n# thresholds: class -> lowest score kept (null: never "
@@ -68,15 +73,35 @@ def _threshold(value, name: str, source: str) -> float | None:
     return float(value)
 
 
+def _load_bounded(path: Path) -> Any:
+    """The YAML document as plain dicts and lists, read within the limits of the taxonomy
+    reader (size, values with aliases expanded, nesting: ``taxdet.supertax.yamlpos``);
+    a key given twice in one mapping is refused (``ConfigError`` naming its position)."""
+    try:
+        doc, _ = load_yaml(path)
+    except YamlSyntaxError as exc:
+        raise ConfigError(f"{exc.pos}: not a readable YAML file: {exc.message}") from None
+    return _plain(doc)
+
+
+def _plain(value: Any) -> Any:
+    """``Map`` / ``Seq`` -> dict / list, all the way down (refusing duplicate keys)."""
+    if isinstance(value, Map):
+        if value.duplicate_keys:
+            key, pos = value.duplicate_keys[0]
+            raise ConfigError(f"{pos}: the key {key!r} appears twice in one mapping")
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Seq):
+        return [_plain(v) for v in value]
+    return value
+
+
 def read_thresholds(path: str | Path) -> Thresholds:
     """Read and check a thresholds YAML file (``ConfigError`` naming the file and the key)."""
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: thresholds file not found")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable YAML file ({exc})") from None
+    doc = _load_bounded(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("thresholds"), dict):
         raise ConfigError(f"{path}: expected a mapping with a 'thresholds' mapping of class "
                           "name -> score")
@@ -92,11 +117,33 @@ def apply_thresholds(results: list[dict], names: dict[int, str], thresholds: Thr
                      default: float) -> list[dict]:
     """The results scoring at least their class's threshold (``names``: category id -> class
     name; classes without one use ``default``; a None threshold keeps none)."""
-    given = thresholds.thresholds if thresholds is not None else {}
-    cut = {cat: given[name] if name in given else default for cat, name in names.items()}
+    cut = class_cuts(names, thresholds, default)
     kept = []
     for r in results:
         t = cut.get(r["category_id"], default)
         if t is not None and r["score"] >= t:
             kept.append(r)
     return kept
+
+
+def class_cuts(names: dict[int, str], thresholds: Thresholds | None,
+               default: float) -> dict[int, float | None]:
+    """Category id -> its lowest kept score (None: none kept)."""
+    given = thresholds.thresholds if thresholds is not None else {}
+    return {cat: given[name] if name in given else default for cat, name in names.items()}
+
+
+def classes_left_out(results: list[dict], names: dict[int, str], thresholds: Thresholds | None,
+                     default: float) -> dict[str, str]:
+    """Class name -> why ``apply_thresholds`` keeps none of its detections in ``results``
+    (before thresholding): its threshold is null, or above every score it has."""
+    best: dict[int, float] = {}
+    for r in results:
+        best[r["category_id"]] = max(best.get(r["category_id"], 0.0), r["score"])
+    out = {}
+    for cat, cut in class_cuts(names, thresholds, default).items():
+        if cut is None:
+            out[names[cat]] = "its threshold is null (never pre-labeled)"
+        elif cat in best and best[cat] < cut:
+            out[names[cat]] = f"threshold {cut:g} is above its best score {best[cat]:.3f}"
+    return out

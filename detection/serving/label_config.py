@@ -10,31 +10,22 @@ control, the ``Image`` it labels, and its label values.
 
 gives ``LabelingConfig(from_name="label", to_name="image", image_key="image",
 labels=("Car", "Truck"))``: regions are written with that ``from_name`` / ``to_name``, and the
-image URL is read from ``task["data"]["image"]``.
+image URL is read from ``task["data"]["image"]``. ``LabelingConfig`` lives in
+``taxdet.detection.prediction.ls_format`` (which also writes such configs).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 from taxdet.core.errors import InputError
+from taxdet.detection.prediction.ls_format import LabelingConfig
 
 MAX_CONFIG_CHARS = 1_000_000  # a labeling config is a few kB; refuse anything huge
 
 
 class LabelConfigError(InputError, ValueError):
     """A labeling config without a usable ``RectangleLabels`` on an ``Image``."""
-
-
-@dataclass(frozen=True)
-class LabelingConfig:
-    """The rectangle control of a labeling config (module docstring)."""
-
-    from_name: str
-    to_name: str
-    image_key: str
-    labels: tuple[str, ...]
 
 
 def _parse(xml: str) -> ET.Element:

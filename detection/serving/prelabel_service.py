@@ -15,23 +15,22 @@ with it or not, are served as usual.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from taxdet.core.errors import ConfigError, InputError
 from taxdet.detection.export.runtime import letterbox
 from taxdet.detection.prediction.customer_labels import LabelSpace, customer_labels
-from taxdet.detection.prediction.hierarchy_decoding import resolve_hierarchy_decoding
+from taxdet.detection.prediction.hierarchy_decoding import decoding_matrix
+from taxdet.detection.prediction.ls_format import LabelingConfig, model_version, prediction
 from taxdet.detection.prediction.predictor import load_predictor
 from taxdet.detection.prediction.thresholds_file import Thresholds, read_thresholds
 from taxdet.detection.serving.dynamic_batcher import DynamicBatcher
 from taxdet.detection.serving.image_fetch import ImageFetcher, TaskError, decode_rgb
-from taxdet.detection.serving.label_config import LabelingConfig, read_labeling_config
-from taxdet.detection.serving.ls_regions import kept_results, prediction
+from taxdet.detection.serving.label_config import read_labeling_config
+from taxdet.detection.serving.ls_regions import kept_results
 from taxdet.detection.serving.project_customers import (
     CustomerMap,
     parse_project_flags,
@@ -59,16 +58,9 @@ class ImageItem:
     customer: str
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def predictable_heads(model, taxset, hierarchy: bool) -> dict[str, CustomerHead]:
-    """A head per customer with at least one predictable label (others are logged)."""
+def predictable_heads(model, taxset, hierarchy) -> dict[str, CustomerHead]:
+    """A head per customer with at least one predictable label (others are logged);
+    ``hierarchy``: the decoding matrix (or a bool, ``shared_trunk.customer_head``)."""
     heads = {}
     for tax in taxset.taxonomies:
         try:
@@ -117,8 +109,9 @@ class PrelabelService:
         predictor, taxset, cfg = load_predictor(options.checkpoint, use_ema=options.use_ema,
                                                 device=device, hierarchy_decoding=False)
         self.taxset, self.image_size = taxset, cfg.model.image_size
-        self.hierarchy = resolve_hierarchy_decoding(options.hierarchy_decoding, taxset)
-        self.heads = predictable_heads(predictor.model, taxset, self.hierarchy)
+        decoding = decoding_matrix(options.hierarchy_decoding, taxset, predictor.decoding_plan)
+        self.hierarchy = decoding is not None  # any column scored from others
+        self.heads = predictable_heads(predictor.model, taxset, decoding)
         self.spaces = {c: customer_labels(taxset, c) for c in self.heads}
         self.thresholds = customer_thresholds(options.thresholds, self.spaces)
         projects = parse_project_flags(options.projects, list(self.heads))
@@ -128,8 +121,7 @@ class PrelabelService:
         self.fetcher = ImageFetcher(options.images_root, options.label_studio_url,
                                     options.label_studio_token, options.limits, transport)
         self.batcher = DynamicBatcher(self.run_batch, options.max_batch, options.max_wait_ms)
-        self.model_version = options.model_version or (
-            f"{Path(options.checkpoint).stem}-{file_digest(options.checkpoint)[:12]}")
+        self.model_version = options.model_version or model_version(options.checkpoint)
         self.configs: dict[str, LabelingConfig] = {}  # project id -> config from /setup
 
     def run_batch(self, items: list[ImageItem]) -> list:

@@ -33,7 +33,7 @@ class ServeOptions:
     max_tasks: int = 256
     device: str = "cpu"
     use_ema: bool = True
-    hierarchy_decoding: bool | None = None
+    hierarchy_decoding: bool | str | None = None   # own | hierarchy | coverage (None); bools
     backend: str = "torch"
     threads: int | None = None
     model_version: str | None = None

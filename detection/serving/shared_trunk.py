@@ -5,10 +5,12 @@ is the checkpoint's class head sliced to the columns that customer needs
 (``taxdet.detection.export.sliced_head``). Images of several customers share one batch: the
 trunk runs on the whole batch, each head on its customers' rows of the features.
 
-Hierarchy-consistent decoding as ``tools/predict.py`` does it: a customer label mapped to a
-parent column is scored as the max over that column and *every* super-taxonomy descendant, not
-only the customer's own. So a head holds the customer's columns first, then the descendant
-columns it needs for that max (``head_columns``); after the max the extra outputs are dropped.
+Decoding as ``tools/predict.py`` does it (``taxdet.detection.prediction.hierarchy_decoding``:
+coverage by default): a customer label mapped to a parent column is scored as the max over that
+column and *every* super-taxonomy descendant it trusts, not only the customer's own (a
+descendant-decoded column leaves its own logit out, an excluded one is never detected). So a
+head holds the customer's columns first, then the descendant columns it needs for that max
+(``head_columns``); after the max the extra outputs are dropped.
 
 Detections come from the NumPy post-processing of exported models
 (``taxdet.detection.export.postprocess``: top-k, per-class NMS, original pixels), with
@@ -28,7 +30,7 @@ import torch.nn as nn
 
 from taxdet.datasets.transforms import normalize
 from taxdet.detection.export.export_net import decode_boxes, flatten_levels
-from taxdet.detection.export.exporter import output_hierarchy
+from taxdet.detection.export.exporter import output_decoding
 from taxdet.detection.export.postprocess import (
     ImageDetections,
     PostprocessConfig,
@@ -44,40 +46,57 @@ from taxdet.supertax import TaxonomySet
 class CustomerHead:
     """``outputs``: the customer's columns and labels; ``columns``: the head's columns (the
     customer's, then descendants for the hierarchy max); ``hierarchy``: groups among the head's
-    outputs (parent first; empty: off); ``class_net``: the sliced head (None for ONNX)."""
+    outputs (parent first; empty: off); ``class_net``: the sliced head (None for ONNX);
+    ``descendant_decoded`` / ``excluded``: head outputs per the checkpoint's decoding plan
+    (``PostprocessConfig``)."""
 
     outputs: HeadOutputs
     columns: tuple[int, ...]
     hierarchy: tuple[tuple[int, ...], ...]
     class_net: nn.Module | None = None
+    descendant_decoded: tuple[int, ...] = ()
+    excluded: tuple[int, ...] = ()
 
     def logits(self, head_logits: np.ndarray) -> np.ndarray:
-        """[A, K_head] head logits -> [A, K'] the customer's outputs, hierarchy max applied."""
-        maxed = apply_hierarchy(np.asarray(head_logits, np.float32), self.hierarchy)
+        """[A, K_head] head logits -> [A, K'] the customer's outputs, decoding applied."""
+        maxed = apply_hierarchy(np.asarray(head_logits, np.float32), self.hierarchy,
+                                self.descendant_decoded, self.excluded)
         return maxed[:, :len(self.outputs.columns)]
 
 
-def head_columns(columns: tuple[int, ...], ancestors: np.ndarray, hierarchy: bool
-                 ) -> tuple[int, ...]:
-    """``columns``, then (with ``hierarchy``) every descendant column of them not yet listed,
-    in column order. ``ancestors`` [K, K] (``TaxonomySet.ancestors``)."""
-    if not hierarchy:
+def decoding_of(matrix: np.ndarray | bool | None, ancestors: np.ndarray) -> np.ndarray | None:
+    """A head's decoding matrix [K, K] bool (``hierarchy_scores``) from a matrix, or from the
+    older booleans (True: ``ancestors``, hierarchy decoding; False / None: own scores)."""
+    if isinstance(matrix, bool) or matrix is None:
+        return np.asarray(ancestors, dtype=bool) if matrix else None
+    return np.asarray(matrix, dtype=bool)
+
+
+def head_columns(columns: tuple[int, ...], ancestors: np.ndarray,
+                 hierarchy: np.ndarray | bool | None) -> tuple[int, ...]:
+    """``columns``, then every column not yet listed that one of them is scored from (with
+    ``hierarchy`` True: every descendant), in column order. ``ancestors`` [K, K]
+    (``TaxonomySet.ancestors``); ``hierarchy``: a decoding matrix, or a bool (``decoding_of``)."""
+    matrix = decoding_of(hierarchy, ancestors)
+    if matrix is None:
         return tuple(columns)
-    anc = np.asarray(ancestors, dtype=bool)
-    extra = [j for j in range(anc.shape[0])
-             if j not in columns and any(anc[j, i] for i in columns)]
+    extra = [j for j in range(matrix.shape[0])
+             if j not in columns and any(matrix[j, i] for i in columns)]
     return tuple(columns) + tuple(extra)
 
 
 def customer_head(model: nn.Module | None, taxset: TaxonomySet, customer: str,
-                  hierarchy: bool) -> CustomerHead:
+                  hierarchy: np.ndarray | bool | None) -> CustomerHead:
     """The customer's ``CustomerHead``; its class net is sliced from ``model`` (an
-    ``EfficientDet``; None: no torch head, e.g. for ONNX Runtime)."""
+    ``EfficientDet``; None: no torch head, e.g. for ONNX Runtime). ``hierarchy``: the decoding
+    matrix (``taxdet.detection.prediction.hierarchy_decoding.decoding_matrix``) or a bool."""
     outputs = customer_outputs(taxset, customer)
-    columns = head_columns(outputs.columns, taxset.ancestors, hierarchy)
-    groups = output_hierarchy(columns, taxset.ancestors) if hierarchy else ()
+    matrix = decoding_of(hierarchy, taxset.ancestors)
+    columns = head_columns(outputs.columns, taxset.ancestors, matrix)
+    decoding = output_decoding(columns, matrix)
     net = slice_class_head(model, columns).class_net.eval() if model is not None else None
-    return CustomerHead(outputs, columns, groups, net)
+    return CustomerHead(outputs, columns, decoding["hierarchy"], net,
+                        decoding["descendant_decoded"], decoding["excluded"])
 
 
 def per_customer(customers: list[str], head_logits: Callable[[str, list[int]], np.ndarray]

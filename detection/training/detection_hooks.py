@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from taxdet.detection.engine.hooks import HookBase
 from taxdet.detection.training.coverage import KINDS, coverage_table, write_coverage
 
@@ -22,8 +24,9 @@ class PseudoLabelTeacher(HookBase):
 
 
 class CoverageReport(HookBase):
-    """At the end: ``coverage.json``, its table (logged) and warnings for untrained columns;
-    the counts summed per kind as curve scalars (``coverage/positive``, ...)."""
+    """At the end: ``coverage.json``, its table and decoding plan (logged) and warnings for
+    untrained and excluded columns; the counts summed per kind as curve scalars
+    (``coverage/positive``, ...)."""
 
     def scalars(self) -> dict[str, float]:
         counts = self.trainer.bench.coverage.sum(dim=(0, 2)).tolist()   # [4] over T and K
@@ -35,9 +38,12 @@ class CoverageReport(HookBase):
             return
         names = sorted(t.taxset.index, key=t.taxset.index.get)
         report, warnings = write_coverage(t.bench.coverage.cpu().numpy(), names,
-                                          list(t.taxset.names), t.out)
+                                          list(t.taxset.names), t.out,
+                                          ancestors=np.asarray(t.taxset.ancestors))
         if t.cfg.run.progress:
             logger.info("supervision coverage (anchor cells, all taxonomies; per taxonomy in "
                         "%s):\n%s", t.out / "coverage.json", coverage_table(report))
+        for line in report["decoding_notes"]:
+            logger.info(line)
         for line in warnings:
             logger.warning(line)

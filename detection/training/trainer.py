@@ -5,6 +5,13 @@ builds the model (optionally warm-started from a checkpoint of other taxonomies,
 ``taxdet.detection.training.warm_start``) and the masked training bench, and runs the loop (``fit``,
 over ``taxdet.detection.engine.train_step``) with validation, JSON-lines metrics, atomic checkpoints
 (``last.pt``, ``best.pt``) and the split it trained on (``split.json``).
+
+Decoding: validation scores with coverage decoding (``taxdet.detection.prediction.
+hierarchy_decoding``) under the decoding plan of the coverage counts so far
+(``taxdet.detection.training.coverage.decoding_plan``), and every checkpoint records that plan
+(``decoding_plan``) for prediction, evaluation, export and the service. Before the first step
+the columns the taxonomies leave without background negatives are logged with their decoding
+(the validator's text, ``taxdet.supertax.validate.decoding_notes``).
 """
 
 from __future__ import annotations
@@ -24,10 +31,14 @@ from taxdet.detection.evaluation import evaluate, load_ground_truth
 from taxdet.detection.model.build import anchor_spec, create_model
 from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.model.detector_wrappers import PredictBench, TrainBench
+from taxdet.detection.model.drawable_boxes import DroppedBoxes, warn_dropped
+from taxdet.detection.prediction.hierarchy_decoding import set_hierarchy_decoding
 from taxdet.detection.prediction.predictor import predict
 from taxdet.detection.training import warm_start
+from taxdet.detection.training.coverage import decoding_plan
 from taxdet.detection.training.detection_hooks import CoverageReport, PseudoLabelTeacher
 from taxdet.detection.training.train_data import TrainData, build_data, warn_empty_classes
+from taxdet.supertax.validate import decoding_notes
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +86,7 @@ class Trainer(TrainerBase):
             find_unused_parameters=cfg.model.heads == "per-taxonomy")
             if self.dist.enabled else self.bench)
         self._val_gt = None
+        self._warned_dropped = False
         hooks: list[HookBase] = [CoverageReport()]
         if cfg.pseudo.enabled:
             hooks.insert(0, PseudoLabelTeacher())
@@ -90,9 +102,27 @@ class Trainer(TrainerBase):
         return fitted.weights, fitted.record, fitted.mapping.summary()
 
     def warn_before_training(self) -> None:
-        """Warnings about the data, logged once before the first step."""
+        """Warnings about the data and the never-background columns, logged once before the
+        first step."""
         warn_anchor_fit(self.data.train.samples, self.cfg)
         warn_empty_classes(self.data.train.samples, self.taxset)
+        if self.cfg.run.taxonomy_mask or self.cfg.model.heads == "per-taxonomy":  # masked
+            for note in decoding_notes(self.taxset.super, self.taxset.taxonomies):
+                logger.warning(note)
+
+    # -- decoding plan -------------------------------------------------------------------------
+    def decoding_plan(self) -> dict | None:
+        """The decoding plan of this rank's coverage counts so far (None before any)."""
+        return decoding_plan(self.bench.coverage.cpu().numpy(), np.asarray(self.taxset.ancestors),
+                             list(self.taxset.names))
+
+    def checkpoint_state(self) -> dict:
+        """The engine's checkpoint, plus the decoding plan (``decoding_plan``) when known."""
+        state = super().checkpoint_state()
+        plan = self.decoding_plan()
+        if plan is not None:
+            state["decoding_plan"] = plan
+        return state
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -104,13 +134,30 @@ class Trainer(TrainerBase):
         """
         model = self.ema.module if self.ema is not None else self.model
         distributed.broadcast_state(model, self.dist)  # every rank predicts with rank 0's model
+        plan = distributed.broadcast_object(self.decoding_plan() if self.dist.is_main else None,
+                                            self.dist)   # and decodes with rank 0's plan
         predictor = PredictBench(model).to(self.device)
+        set_hierarchy_decoding(predictor, self.taxset, None, plan)
         loader = self.data.val_loader(self.dist.rank, self.dist.world_size)
         results = predict(predictor, loader, self.device)
         self.model.train()  # predict() switched it to eval when there is no EMA
-        parts = distributed.gather_objects(results, self.dist)
-        metrics = self._evaluate([r for part in parts for r in part]) if self.dist.is_main else None
+        parts = distributed.gather_objects((results, predictor.dropped), self.dist)
+        metrics = None
+        if self.dist.is_main:
+            metrics = self._evaluate([r for part, _ in parts for r in part])
+            metrics.update(self._decoding_record(predictor.decoding, [d for _, d in parts]))
         return distributed.broadcast_object(metrics, self.dist)
+
+    def _decoding_record(self, decoding: str, dropped: list[DroppedBoxes]) -> dict:
+        """``{"decoding", "degenerate_boxes_dropped"}`` for the validation metrics; the first
+        validation that dropped boxes logs one warning."""
+        total = DroppedBoxes()
+        for d in dropped:
+            total.merge(d)
+        if total.boxes and not self._warned_dropped:
+            warn_dropped(total, f"validation at step {self.state.step}", logger)
+            self._warned_dropped = True
+        return {"decoding": decoding, **total.info()}
 
     def _evaluate(self, results: list[dict]) -> dict:
         if not self.data.val_gt["images"]:

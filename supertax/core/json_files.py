@@ -6,7 +6,9 @@ Limits on hostile files (``load_json``):
   default 2 GiB = 2147483648) is refused before it is read; a pipe is read up to that
   limit; other non-regular files (``/dev/zero``, sockets) are refused;
 * nesting: JSON nested deeper than Python's recursion limit (about 1000 levels; COCO
-  needs 5) is refused instead of failing with a ``RecursionError``.
+  needs 5) is refused instead of failing with a ``RecursionError``;
+* duplicate keys: an object that names one key twice (``{"images": [], "images": [...]}``)
+  is refused naming the key, where ``json`` would silently keep the last.
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ def _read_limited(f: IO[bytes], path: str, what: str, error: type[FileFormatErro
     raise too_big
 
 
+class _DuplicateKey(Exception):
+    """Raised from inside the parser by ``_unique_keys``; ``args[0]`` is the key."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of ``json.loads``: the object as a dict, or ``_DuplicateKey``."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def load_json(path: str | Path, what: str = "JSON file",
               error: type[FileFormatError] = FileFormatError) -> Any:
     """Parse a JSON file; errors (``error``) name the file (and line/column for syntax errors)
@@ -76,7 +94,10 @@ def load_json(path: str | Path, what: str = "JSON file",
     except OSError as exc:
         raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise error(f"{path}: the key {exc.args[0]!r} appears twice in one JSON object "
+                    "(a JSON reader would silently keep only the last)") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
                     f"column {exc.colno}") from None

@@ -42,7 +42,7 @@ def test_one_customer_taxonomies_hold_the_super_taxonomy_and_that_customer(tmp_p
     taxset = supertax.load(str(folder))
     assert list(taxset.index) == ["customer_b"]
     (src,) = taxset.taxonomy("customer_b").classification
-    assert src.kind == "folder" and src.path == str((tmp_path / "crops" / "customer_b"))
+    assert src.kind == "folder" and src.path == str(tmp_path / "crops" / "customer_b")
 
 
 def test_summary_is_mean_and_sample_std_over_seeds_and_the_table_shows_both():

@@ -33,8 +33,10 @@ def test_merge_refuses_an_output_that_is_one_of_its_inputs(world, run_tool, snap
         other = root / "elsewhere.json"
         args = ["--out", path, "--report", other] if flag == "--out" else [
             "--out", other, "--report", path]
-        code, _, err = run_tool("merge_datasets", "--taxonomies", tax, *args)
+        code, _, err = run_tool("merge_datasets", "--taxonomies", tax, *args, "--overwrite")
         assert code == 1 and f"{flag} {path}: is an input of this command" in err
+        code, _, err = run_tool("merge_datasets", "--taxonomies", tax, *args)
+        assert code == 1 and f"{flag} {path}: " in err and "refusing" in err
         snap.unchanged()
 
 
@@ -78,7 +80,8 @@ def test_merge_writes_super_json_and_report_when_paths_are_fine(world, run_tool,
     code, out, _ = run_tool("merge_datasets", "--taxonomies", tax, "--out",
                             tmp_path / "s.json", "--report", tmp_path / "r.json")
     assert code == 0 and json.loads((tmp_path / "s.json").read_text())["images"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "s.json"]  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # no temp files; the manifest
+        ".taxdet-outputs.json", "r.json", "s.json"]
 
 
 @pytest.mark.parametrize("flag", ["--json", "--markdown"])

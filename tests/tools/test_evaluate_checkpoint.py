@@ -67,7 +67,9 @@ def test_saved_predictions_evaluate_to_the_same_numbers(tool, setup):
                       str(out / "p.json"), "--taxonomies", str(DRIVING),
                       "--json", str(out / "b.json")]) == 0
     a, b = (json.loads((out / n).read_text()) for n in ("a.json", "b.json"))
+    info = a.pop("info"), b.pop("info")  # how the detections were made: differs
     assert a == b
+    assert info[0]["decoding"] == "coverage" and info[1]["detections"].startswith("predictions")
 
 
 def test_customer_ground_truth_is_scored_in_the_customers_names(tool, setup, capsys):

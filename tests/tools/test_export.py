@@ -95,3 +95,57 @@ def test_a_missing_or_foreign_checkpoint_is_an_error(run_tool, tmp_path):
                                "onnx", "--out", tmp_path / "m.onnx")
     assert code == 1 and "not a readable checkpoint" in stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the parity check: real images, young models, clean failure
+
+
+@pytest.fixture(scope="module")
+def two_step_ckpt(tmp_path_factory):
+    """``last.pt`` of a 2-step run on the tiny demo (and that demo's test images)."""
+    from taxdet.detection.training.trainer import Trainer
+    from tests.factories import make_tiny_taxonomies, tiny_train_config
+    root = tmp_path_factory.mktemp("two_steps")
+    tax = make_tiny_taxonomies(root)
+    Trainer(tiny_train_config(tax, root / "run", optim={"steps": 2})).fit()
+    return root / "run" / "last.pt", root / "demo" / "test" / "images"
+
+
+@pytest.mark.slow
+def test_a_two_step_checkpoint_exports_and_passes_on_real_images(run_tool, two_step_ckpt,
+                                                                 tmp_path):
+    ckpt, images = two_step_ckpt
+    out = tmp_path / "young.onnx"
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "onnx",
+                                    "--out", out, "--sample-images", images)
+    assert code == 0, stderr
+    assert f"checked: 200 detections on 2 images of {images}" in stdout
+    assert out.is_file() and (tmp_path / "young.onnx.labels.json").is_file()
+
+
+def test_huge_box_outputs_export_and_pass(run_tool, tmp_path):
+    from tests.detection.export.test_export_check import huge_box_checkpoint
+    ckpt = tmp_path / "huge.pt"
+    huge_box_checkpoint(ckpt, supertax.load([DRIVING]))
+    out = tmp_path / "out" / "huge.pt"
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",
+                                    "--out", out)
+    assert code == 0, stderr
+    assert "checked: 0 detections on 4 images of generated images" in stdout  # all dropped
+
+
+def test_a_failed_check_is_an_error_and_leaves_nothing(run_tool, ckpt, tmp_path, monkeypatch):
+    from taxdet.detection.export import export_check
+    monkeypatch.setattr(export_check, "BOX_RTOL", 0.0)
+    monkeypatch.setattr(export_check, "BOX_ATOL", 0.0)
+    monkeypatch.setattr(export_check, "SCORE_ATOL", -1.0)
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",
+                                    "--out", tmp_path / "m.pt")
+    assert code == 1 and stderr.startswith("error: ")
+    assert "detections differ from the eager model's" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+    code, stdout, stderr = run_tool("export", "--checkpoint", ckpt, "--format", "torchscript",
+                                    "--out", tmp_path / "m.pt", "--no-verify")
+    assert code == 0, stderr
+    assert "checked: not (--no-verify)" in stdout and (tmp_path / "m.pt").is_file()

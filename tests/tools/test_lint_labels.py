@@ -99,7 +99,9 @@ def test_run_folder_lints_its_validation_split_without_warning(run_tool, setup, 
     code, _, err = run_tool("lint_labels", "--run", run, "--taxonomies", setup.taxonomies,
                             "--min-score", "0", *RUN)
     assert code == 0, err
-    assert "warning" not in err
+    warned = [line for line in err.splitlines() if line.startswith("warning")]
+    # no in-sample warning; an untrained model is told as such (validation AP, degenerate boxes)
+    assert all("no validation AP recorded" in w or "degenerate boxes" in w for w in warned)
     doc = json.loads((run / "lint_val.json").read_text())            # default output in the run
     assert doc["images"] == {"customer_c": 2} and "the val split of" in doc["predictions"]
     assert {i["image_id"] for i in doc["issues"]} <= {s.image_id for s in val}
@@ -123,3 +125,16 @@ def test_run_train_side_warns_in_sample_and_keeps_the_customer(run_tool, setup, 
     assert "warning: --split train: these images include the run's training images" in err
     doc = json.loads((run / "lint_train.json").read_text())
     assert doc["images"] == {"customer_a": 4}
+
+
+def test_training_taxonomies_not_here_are_an_error_naming_the_flag(setup, run_tool, tmp_path):
+    """The checkpoint's training taxonomy files name the customers' files (their own ids):
+    gone, the linter stops and names --taxonomies instead of guessing."""
+    from taxdet.detection.engine.checkpoint import save_atomic
+    state = make_checkpoint(tmp_path / "moved.pt", setup.taxset)
+    state["config"]["data"]["taxonomies"] = [str(tmp_path / "gone")]
+    save_atomic(state, tmp_path / "moved.pt")
+    code, _, err = run_tool("lint_labels", "--checkpoint", tmp_path / "moved.pt",
+                            "--out", tmp_path / "i.json", *RUN)
+    assert code == 1 and "give --taxonomies PATH" in err and "gone" in err
+    assert not (tmp_path / "i.json").exists()

@@ -70,12 +70,13 @@ def test_customer_coco_file_loads_in_pycocotools_with_the_customers_ids(b_coco, 
 
 def test_evaluate_scores_the_coco_file_against_the_customers_own_file(b_coco, setup, run_tool):
     """No remapping: the file's own ids, images by file_name (B's ids start at 101); equal
-    to evaluating the checkpoint in the customer view."""
+    to evaluating the checkpoint in the customer view (the file names its checkpoint, whose
+    taxonomies give that view)."""
     out = setup.root / "scored"
     code, printed, err = run_tool("evaluate", "--gt", setup.b_gt, "--predictions", b_coco,
                                   "--json", out / "plain.json")
     assert code == 0, err
-    assert "plain" in printed and "Pedestrian_child" in printed
+    assert "customer (customer_b)" in printed and "Pedestrian_child" in printed
     code, _, err = run_tool("evaluate", "--gt", setup.b_gt, "--checkpoint", setup.ckpt,
                             "--images", setup.b_images, *RUN, "--json", out / "ckpt.json",
                             "--save-predictions", out / "saved.json")
@@ -108,12 +109,12 @@ def test_evaluate_draws_a_predictions_file_and_fits_thresholds(b_coco, setup, ru
     assert f"wrote {out / 't.yaml'}" in printed
     code, printed, err = run_tool(
         "predict", "--checkpoint", setup.ckpt, "--images", setup.b_images, "--customer",
-        "customer_b", "--thresholds", out / "t.yaml", "--score-threshold", "0",
-        "--format", "results", "--out", out / "r.json", *RUN)
+        "customer_b", "--categories", setup.b_gt, "--thresholds", out / "t.yaml",
+        "--score-threshold", "0", "--format", "results", "--out", out / "r.json", *RUN)
     assert code == 0, err
     from taxdet.detection.prediction.thresholds_file import read_thresholds
     cut = read_thresholds(out / "t.yaml").thresholds
-    ids = {"Pedestrian_adult": 1, "Pedestrian_child": 2, "Car": 3, "Truck": 4}  # 1..4: no file
+    ids = {"Pedestrian_adult": 10, "Pedestrian_child": 20, "Car": 30, "Truck": 40}  # B's own
     for r in json.loads((out / "r.json").read_text()):
         name = next(n for n, i in ids.items() if i == r["category_id"])
         assert cut.get(name, 0) is not None and r["score"] >= cut.get(name, 0)
@@ -128,7 +129,9 @@ def test_super_taxonomy_results_and_not_predicted_labels(setup, run_tool, tmp_pa
     assert results and {r["category_id"] for r in results} <= set(range(1, 8))
     assert "'driving'" in printed
     code, printed, err = run_tool("predict", "--checkpoint", setup.ckpt, "--customer",
-                                  "customer_a", str(setup.demo / "customer_a/images/*.png"),
+                                  "customer_a", "--categories",
+                                  setup.demo / "customer_a/annotations.json",
+                                  str(setup.demo / "customer_a/images/*.png"),
                                   "--out", tmp_path / "a.json", "--draw", tmp_path / "d", *RUN)
     assert code == 0, err
     assert "not predicted (maps_to: null): Dog" in printed

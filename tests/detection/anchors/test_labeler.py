@@ -1,19 +1,15 @@
 """Anchor labeler: parity with effdet's AnchorLabeler, the ignore band, ignore regions, batching."""
 from __future__ import annotations
 
-import warnings
-
+import effdet
 import pytest
 import torch
+from effdet.anchors import AnchorLabeler as EffdetLabeler
+from effdet.anchors import Anchors
 from torchvision.ops import box_iou
 
-warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.script
-import effdet  # noqa: E402
-from effdet.anchors import AnchorLabeler as EffdetLabeler  # noqa: E402
-from effdet.anchors import Anchors
-
-from taxdet.core.targets import BACKGROUND, IGNORE, PADDING  # noqa: E402
-from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig  # noqa: E402
+from taxdet.core.targets import BACKGROUND, IGNORE, PADDING
+from taxdet.detection.anchors.labeler import AnchorLabeler, AnchorTargets, LabelerConfig
 
 EFFDET_PARITY = LabelerConfig(pos_iou=0.5, neg_iou=0.5)
 

@@ -134,7 +134,8 @@ def test_resuming_with_other_taxonomies_is_refused_listing_the_difference(
 
 def test_a_detector_checkpoint_is_not_loaded_as_a_classifier(tmp_path, taxset):
     make_checkpoint(tmp_path / "det.pt", taxset)
-    with pytest.raises(checkpoint.CheckpointError, match="not a classifier checkpoint"):
+    with pytest.raises(checkpoint.CheckpointError,
+                       match="a detector checkpoint, not a classifier one"):
         load_classifier(tmp_path / "det.pt")
 
 

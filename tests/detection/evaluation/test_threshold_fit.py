@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from taxdet.detection.evaluation import EvalInputError, load_ground_truth
-from taxdet.detection.evaluation.threshold_fit import fit_thresholds, greedy_match, pick_threshold
+from taxdet.detection.evaluation.threshold_fit import (
+    FALLBACK,
+    MIN_GT_BOXES,
+    fit_thresholds,
+    greedy_match,
+    pick_threshold,
+)
 
 
 def test_greedy_match_by_score_then_best_free_overlap():
@@ -66,12 +72,31 @@ def _case():
     return gt, [{"image_id": i, "category_id": 1, "bbox": b, "score": s} for i, b, s in dets]
 
 
-def test_fit_thresholds_on_a_constructed_case():
+def test_fit_thresholds_on_a_constructed_case(caplog):
     gt, preds = _case()
-    fitted = fit_thresholds(load_ground_truth(gt), preds)
-    assert fitted.thresholds == {"car": 0.6}  # person: no detections, not fitted
+    with caplog.at_level("WARNING"):
+        fitted = fit_thresholds(load_ground_truth(gt), preds)
+    # person: one box, no detections -> the documented fallback, named in a warning
+    assert fitted.thresholds == {"car": 0.6, "person": FALLBACK}
+    assert fitted.fit["person"]["fallback"] == f"1 ground-truth boxes, fewer than {MIN_GT_BOXES}"
+    assert "person (1 ground-truth boxes" in caplog.text
     assert fitted.fit["car"]["f1"] == 0.75 and fitted.criterion == "f1"
-    assert fit_thresholds(load_ground_truth(gt), preds, precision=0.9).thresholds == {"car": 0.8}
+    assert fit_thresholds(load_ground_truth(gt), preds, precision=0.9).thresholds == {
+        "car": 0.8, "person": FALLBACK}
+
+
+def test_every_class_with_ground_truth_gets_a_threshold_never_null(caplog):
+    """An unreachable precision and a class of false positives only: the fallback, not
+    null (null would silently leave the class without pre-labels)."""
+    gt, preds = _case()
+    with caplog.at_level("WARNING"):
+        fitted = fit_thresholds(load_ground_truth(gt), preds, precision=1.0 - 1e-9)
+    assert fitted.thresholds["car"] == 0.8  # 0.9 and 0.8 are both true positives
+    misses = [{**p, "bbox": [90, 90, 5, 5]} for p in preds]
+    fitted = fit_thresholds(load_ground_truth(gt), misses)
+    assert fitted.thresholds == {"car": FALLBACK, "person": FALLBACK}
+    assert fitted.fit["car"]["fallback"] == "no detection matches"
+    assert None not in fitted.thresholds.values()
 
 
 def test_precision_out_of_range_is_refused():

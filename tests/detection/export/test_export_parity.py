@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from effdet.bench import _batch_detection, _post_process
 
 from taxdet.core.errors import ConfigError
 from taxdet.datasets.transforms import normalize
@@ -21,8 +20,8 @@ from taxdet.detection.export.exporter import (
     write_export,
 )
 from taxdet.detection.export.runtime import ExportedModel, letterbox
-from taxdet.detection.export.sliced_head import customer_outputs
-from taxdet.detection.model.detector_wrappers import Detections
+from taxdet.detection.export.sliced_head import customer_outputs, slice_class_head
+from taxdet.detection.model.detector_wrappers import Detections, PredictBench
 from taxdet.detection.prediction.predictor import load_predictor
 from tests.detection.export.export_cases import IMAGE_SIZES, sample_images
 from tests.factories import TINY_SIZE
@@ -59,25 +58,15 @@ def exported(confident_ckpt, tmp_path_factory):
 
 
 def checkpoint_detections(ckpt, batch, customer: str | None) -> list[Detections]:
-    """The checkpoint's detections: ``PredictBench`` for the full head; for a customer, effdet's
-    own post-processing on the full model's outputs at that customer's columns."""
+    """The checkpoint's detections: ``PredictBench`` for the full head; for a customer,
+    ``PredictBench`` on the full model with its class head cut to that customer's columns."""
     predictor, taxset, _ = load_predictor(ckpt, hierarchy_decoding=False)
     images, scales, sizes = (torch.from_numpy(a) for a in batch)
     x = normalize(images)
-    if customer is None:
-        return predictor(x, scales, sizes)
-    cols = list(customer_outputs(taxset, customer).columns)
-    with torch.no_grad():
-        cls_out, box_out = predictor.model(x)
-    K, B = taxset.num_classes, x.shape[0]
-    cls_out = [c.view(B, -1, K, *c.shape[2:])[:, :, cols].reshape(B, -1, *c.shape[2:])
-               for c in cls_out]
-    cls_top, box_top, idx, classes = _post_process(cls_out, box_out, num_levels=len(cls_out),
-                                                   num_classes=len(cols))
-    dets = _batch_detection(B, cls_top, box_top, predictor.anchors.boxes, idx, classes,
-                            (1.0 / scales).float(), sizes.flip(-1).float())
-    return [Detections(d[d[:, 4] > 0.001, :4], d[d[:, 4] > 0.001, 4],
-                       d[d[:, 4] > 0.001, 5].long() - 1) for d in dets]
+    if customer is not None:
+        cols = customer_outputs(taxset, customer).columns
+        predictor = PredictBench(slice_class_head(predictor.model, cols)).eval()
+    return predictor(x, scales, sizes)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

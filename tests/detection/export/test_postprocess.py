@@ -1,4 +1,5 @@
-"""taxdet.detection.export.postprocess: NumPy top-k + NMS give effdet's detections."""
+"""taxdet.detection.export.postprocess: NumPy top-k + NMS give ``PredictBench``'s detections
+(effdet's, with the drawable-box rule)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from effdet.anchors import Anchors
-from effdet.bench import _batch_detection, _post_process
+from effdet.bench import _post_process
 from torchvision.ops import batched_nms
 
 from taxdet.detection.export.export_net import decode_boxes
@@ -18,6 +19,7 @@ from taxdet.detection.export.postprocess import (
     top_candidates,
 )
 from taxdet.detection.model.build import ModelConfig, effdet_config
+from taxdet.detection.model.detector_wrappers import image_detections
 from tests.factories import TINY_SIZE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,36 +60,55 @@ def test_top_candidates_are_the_k_best_pairs_best_first():
     assert len(top_candidates(logits, 100)[0]) == 6  # k above A x K: every pair
 
 
-def _effdet_detections(codes, logits, anchors, scales, orig_sizes, max_points):
-    """effdet's own post-processing (as PredictBench calls it) on flat [B, A, *] outputs."""
+def _torch_detections(codes, logits, anchors, scales, orig_sizes, max_points):
+    """``PredictBench``'s post-processing (effdet's top-k, then ``image_detections``) on flat
+    [B, A, *] outputs."""
     B, A, K = logits.shape
     cls_top, box_top, indices, classes = _post_process(
         [logits.permute(0, 2, 1)[:, :, None]], [codes.permute(0, 2, 1)[:, :, None]],
         num_levels=1, num_classes=K, max_detection_points=max_points)
-    img_scale = (1.0 / scales).float()
-    return _batch_detection(B, cls_top, box_top, anchors, indices, classes, img_scale,
-                            orig_sizes.flip(-1).float(), max_det_per_image=100)
+    return [image_detections(cls_top[i, :, 0], box_top[i], anchors[indices[i]], classes[i],
+                             scales[i], orig_sizes[i]) for i in range(B)]
 
 
-def test_detect_equals_effdets_post_processing():
+def _outputs(code_spread: float, seed: int = 0):
     anchors = Anchors.from_config(effdet_config(ModelConfig("efficientdet_d0",
                                                             image_size=TINY_SIZE), 3)).boxes
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     B, A, K = 2, anchors.shape[0], 3
     logits = torch.randn(B, A, K, generator=gen) * 2 - 3
-    codes = torch.randn(B, A, 4, generator=gen) * 0.3
+    codes = torch.randn(B, A, 4, generator=gen) * code_spread
+    return anchors, logits, codes
+
+
+@pytest.mark.parametrize("code_spread", [0.3, 30.0])  # 30: most boxes absurd or degenerate
+def test_detect_equals_the_torch_post_processing(code_spread):
+    anchors, logits, codes = _outputs(code_spread)
     scales = torch.tensor([0.8, 1.6])
     orig = torch.tensor([[100, 160], [80, 50]])  # (h, w)
-    want = _effdet_detections(codes, logits, anchors, scales, orig, max_points=5000)
+    want = _torch_detections(codes, logits, anchors, scales, orig, max_points=5000)
     got = detect_batch(decode_boxes(codes, anchors).numpy(), logits.numpy(), scales.numpy(),
                        orig.numpy())
-    for g, w in zip(got, want):
-        w = w[w[:, 4] > 0.001]
-        assert len(g.scores) == len(w) == 100
-        np.testing.assert_allclose(g.boxes, w[:, :4], atol=1e-4)
-        np.testing.assert_allclose(g.scores, w[:, 4], atol=1e-6)
-        np.testing.assert_array_equal(g.classes, w[:, 5].long() - 1)
-        assert (g.boxes >= 0).all()
+    for g, w, (h, wd) in zip(got, want, orig.tolist()):
+        assert len(g.scores) == len(w.scores)
+        assert len(w.scores) == 100 if code_spread < 1 else len(w.scores) > 10
+        np.testing.assert_allclose(g.boxes, w.boxes.numpy(), atol=1e-4)
+        np.testing.assert_allclose(g.scores, w.scores.numpy(), atol=1e-6)
+        np.testing.assert_array_equal(g.classes, w.classes.numpy())
+        assert g.dropped == w.dropped
+        assert g.dropped > 0  # boxes outside the image, clipped to under 1 px
+        assert np.isfinite(g.boxes).all() and (g.boxes >= 0).all()
+        assert (g.boxes[:, 2:] - g.boxes[:, :2] >= 1).all()
+        assert (g.boxes[:, [0, 2]] <= wd).all() and (g.boxes[:, [1, 3]] <= h).all()
+
+
+def test_non_finite_boxes_from_an_old_export_are_dropped():
+    boxes = np.array([[0, 0, 10, 10], [np.nan] * 4, [-np.inf, 0, np.inf, 10], [5, 5, 5.5, 9]],
+                     np.float32)
+    logits = np.array([[0.0], [9.0], [8.0], [7.0]], np.float32)
+    dets = detect(boxes, logits, 1.0, (100, 100))
+    np.testing.assert_allclose(dets.boxes, [[0, 0, 10, 10]])
+    assert dets.dropped == 3 and dets.anchors.tolist() == [0]
 
 
 def test_detect_thresholds_and_caps():

@@ -1,5 +1,5 @@
-"""taxdet.detection.linting.crossfit: folds from the split hash, one fold model per held-out fold, and a
-tiny end-to-end cross-fit (two folds, one training step each, 128 px)."""
+"""taxdet.detection.linting.crossfit: folds from the split hash, one fold model per held-out fold,
+and a tiny end-to-end cross-fit (two folds, one training step each, 128 px)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""taxdet.detection.linting.predictions: which images a run's split.json names, per customer, and the
-in-sample warning."""
+"""taxdet.detection.linting.predictions: which images a run's split.json names, per customer, and
+the in-sample warning."""
 
 from __future__ import annotations
 

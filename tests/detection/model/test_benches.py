@@ -7,33 +7,29 @@ Batches come from the real pipeline: a generated demo (128 px), merged, through
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
-
-warnings.filterwarnings("ignore", category=FutureWarning)  # effdet's torch.jit.script
-from effdet.anchors import Anchors  # noqa: E402
-from effdet.bench import DetBenchTrain  # noqa: E402
+from effdet.anchors import Anchors
+from effdet.bench import DetBenchTrain
 
 import taxdet.supertax as supertax
-from taxdet.datasets import MergeConfig, merge  # noqa: E402
-from taxdet.datasets.torch_dataset import DetectionDataset, collate  # noqa: E402
-from taxdet.datasets.transforms import AugmentConfig, eval_transform  # noqa: E402
-from taxdet.detection.anchors.labeler import LabelerConfig  # noqa: E402
-from taxdet.detection.engine.train_step import to_device, train_step  # noqa: E402
-from taxdet.detection.model.build import ModelConfig, create_model  # noqa: E402
-from taxdet.detection.model.detector_wrappers import (  # noqa: E402,E501
+from taxdet.datasets import MergeConfig, merge
+from taxdet.datasets.torch_dataset import DetectionDataset, collate
+from taxdet.datasets.transforms import AugmentConfig, eval_transform
+from taxdet.detection.anchors.labeler import LabelerConfig
+from taxdet.detection.engine.train_step import to_device, train_step
+from taxdet.detection.model.build import ModelConfig, create_model
+from taxdet.detection.model.detector_wrappers import (
     Detections,
     PredictBench,
     TrainBench,
     to_coco_results,
 )
-from taxdet.detection.training.train_data import ItemLabeler  # noqa: E402
-from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss  # noqa: E402
+from taxdet.detection.training.train_data import ItemLabeler
+from taxdet.losses import DetectionLossConfig, levels_to_B_A_K, masked_detection_loss
+from tests.factories import make_tiny_taxonomies
 
 STRICT = DetectionLossConfig(certain_cells="none")   # the masking tests: labeled columns only
-from tests.factories import make_tiny_taxonomies  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

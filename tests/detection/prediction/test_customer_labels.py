@@ -9,12 +9,20 @@ import pytest
 
 from taxdet.core.errors import InputError
 from taxdet.datasets.coco_io import CocoFormatError
-from taxdet.detection.prediction.customer_labels import customer_labels, super_labels
+from taxdet.detection.prediction.customer_labels import (
+    CategoryIdsError,
+    TrainingTaxonomies,
+    customer_id_space,
+    customer_labels,
+    super_labels,
+)
 from taxdet.detection.prediction.prelabels import (
     coco_prelabels,
     match_file_names,
+    own_image_ids,
     results_from_coco,
 )
+from tests.factories import make_tiny_taxonomies
 
 # driving columns: person 0, pedestrian_adult 1, pedestrian_child 2, vehicle 3, car 4, truck 5,
 # traffic_light 6
@@ -34,14 +42,40 @@ def test_super_labels_are_columns_plus_one_with_parents(driving):
 
 def test_customer_ids_come_from_its_file_by_name(driving, tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [
-        {"id": 7, "name": "Truck"}, {"id": 3, "name": "Car"}, {"id": 9, "name": "Other"}]}))
+        {"id": 7, "name": "Truck"}, {"id": 3, "name": "Car"}, {"id": 9, "name": "Other"},
+        {"id": 12, "name": "Pedestrian_child"}, {"id": 11, "name": "Pedestrian_adult"}]}))
     space = customer_labels(driving, "customer_b", tmp_path / "b.json")
-    # labels the file lacks follow after its largest id, in label order
-    assert space.names == {10: "Pedestrian_adult", 11: "Pedestrian_child", 3: "Car", 7: "Truck"}
-    assert space.ids_from == str(tmp_path / "b.json")
+    assert space.names == {11: "Pedestrian_adult", 12: "Pedestrian_child", 3: "Car", 7: "Truck"}
+    assert space.ids_from == str(tmp_path / "b.json") and space.own_ids
     assert space.relabel([_res(1, 5), _res(1, 4), _res(2, 0), _res(2, 1)]) == [
         {**_res(1, 5), "category_id": 7}, {**_res(1, 4), "category_id": 3},
-        {**_res(2, 1), "category_id": 10}]  # person (column 0) is no label of B
+        {**_res(2, 1), "category_id": 11}]  # person (column 0) is no label of B
+
+
+def test_a_file_lacking_the_customers_labels_is_refused(driving, tmp_path):
+    """Another customer's file (or one missing a predicted label) gives no ids: refused, not
+    completed with invented ones."""
+    (tmp_path / "b.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [
+        {"id": 7, "name": "Truck"}, {"id": 3, "name": "Car"}]}))
+    with pytest.raises(CategoryIdsError, match=r"lack customer_b's labels \['Pedestrian_adult'"):
+        customer_labels(driving, "customer_b", tmp_path / "b.json")
+    # a null label the file lacks follows after its largest id (it is never predicted)
+    (tmp_path / "a.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [
+        {"id": 5, "name": "Human"}]}))
+    assert customer_labels(driving, "customer_a", tmp_path / "a.json").names == {
+        5: "Human", 6: "Dog"}
+
+
+def test_customer_id_space_never_guesses(driving, tmp_path):
+    """No --categories, taxonomies without data (a checkpoint's), training files not here:
+    an error naming the flags; the training files' data: gives the ids."""
+    with pytest.raises(CategoryIdsError, match="--categories FILE .* or --taxonomies PATH"):
+        customer_id_space(driving, "customer_b",
+                          training=TrainingTaxonomies((str(tmp_path / "gone"),)))
+    folder = make_tiny_taxonomies(tmp_path, images_per_customer=1)
+    space = customer_id_space(driving, "customer_b", training=TrainingTaxonomies((str(folder),)))
+    assert space.ids_from.endswith("customer_b/annotations.json") and space.own_ids
+    assert not customer_labels(driving, "customer_b").own_ids  # names only: 1..L, not written
 
 
 def test_coarse_label_takes_the_parent_column_and_null_labels_are_not_predicted(driving):
@@ -62,7 +96,7 @@ def test_coco_prelabels_is_a_scored_coco_file(driving):
     images = [{"id": 1, "file_name": "x/1.png", "width": 10, "height": 8}]
     out = coco_prelabels(images, space.relabel([_res(1, 0, 0.5)]), space, {"checkpoint": "c"})
     assert out["annotations"] == [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4],
-                                   "area": 12, "iscrowd": 0, "score": 0.5}]
+                                   "segmentation": [], "area": 12, "iscrowd": 0, "score": 0.5}]
     assert out["info"]["not_predicted"] == ["Dog"] and out["info"]["checkpoint"] == "c"
     assert [c["name"] for c in out["categories"]] == ["Human", "Dog"]
 
@@ -93,3 +127,14 @@ def test_results_from_coco_maps_images_by_name_and_categories_by_name():
     del data["annotations"][0]["score"]
     with pytest.raises(CocoFormatError, match="score"):
         results_from_coco(data, gt, {"Car": 3, "Dog": None}.get, "p.json")
+
+
+def test_own_image_ids_match_by_file_name_and_number_the_rest_after_the_largest(tmp_path):
+    (tmp_path / "gt.json").write_text(json.dumps({"annotations": [], "categories": [], "images": [
+        {"id": 1000, "file_name": "a.png"}, {"id": 1007, "file_name": "late/b.png"},
+        {"id": 1003, "file_name": "x/c.png"}, {"id": 1004, "file_name": "y/c.png"}]}))
+    mine = [{"id": 1, "file_name": "late/b.png"}, {"id": 2, "file_name": "a.png"},
+            {"id": 3, "file_name": "new.png"}, {"id": 4, "file_name": "c.png"}]
+    mapping, note = own_image_ids(mine, tmp_path / "gt.json")
+    assert mapping == {1: 1007, 2: 1000, 3: 1008, 4: 1009}  # c.png fits two: not guessed
+    assert note.startswith("2 of 4 images have their ids in")

@@ -1,4 +1,5 @@
-"""taxdet.detection.prediction.drawing: boxes land on the right pixels in class colours; the grid PNG."""
+"""taxdet.detection.prediction.drawing: boxes land on the right pixels in class colours; the grid
+PNG."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""taxdet.detection.prediction.hierarchy_decoding: a parent column scores the max over itself and its
-descendants; leaves and flat taxonomies are unchanged; the predictor turns a child's detection
+"""taxdet.detection.prediction.hierarchy_decoding: a parent column scores the max over itself and
+its descendants; leaves and flat taxonomies are unchanged; the predictor turns a child's detection
 into its parent's too."""
 
 from __future__ import annotations

@@ -72,11 +72,23 @@ def test_list_file_paths_are_relative_to_its_folder_and_missing_ones_skipped(tmp
     assert got.skipped == [f"{tmp_path / 'imgs/gone.png'}: not found"]
 
 
-def test_globs_keep_the_matched_path(tmp_path):
+def test_glob_file_names_are_relative_to_the_folder_before_the_wildcard(tmp_path):
     _png(tmp_path / "d" / "1.png")
     _png(tmp_path / "d" / "e" / "2.png")
     names, base = find_images(patterns=[str(tmp_path / "d" / "**" / "*.png")])
-    assert base is None and names == [str(tmp_path / "d/1.png"), str(tmp_path / "d/e/2.png")]
+    assert base == tmp_path / "d" and names == ["1.png", "e/2.png"]  # never absolute
+    names, base = find_images(patterns=[str(tmp_path / "d" / "e" / "*.png"),
+                                        str(tmp_path / "d" / "1.png")])
+    assert base == tmp_path / "d" and names == ["e/2.png", "1.png"]
+
+
+def test_a_list_of_absolute_paths_is_relative_to_their_common_folder(tmp_path):
+    _png(tmp_path / "d" / "1.png")
+    _png(tmp_path / "d" / "e" / "2.png")
+    (tmp_path / "l").mkdir()
+    (tmp_path / "l" / "list.txt").write_text(f"{tmp_path / 'd/e/2.png'}\n../d/1.png\n")
+    names, base = find_images(image_list=tmp_path / "l" / "list.txt")
+    assert base == tmp_path / "d" and names == ["e/2.png", "1.png"]
     with pytest.raises(InputNotFoundError, match="matches no image"):
         find_images(patterns=[str(tmp_path / "*.jpg")])
 

@@ -123,11 +123,18 @@ def test_predictions_are_in_original_pixels_like_effdet_predict_bench(ckpt, taxs
     ref = ref[ref[:, 4] > predictor.score_threshold]
     assert len(ours) == len(ref) > 0
     assert {r["image_id"] for r in ours} == {7}
+    # effdet keeps degenerate boxes (under 1 px after clipping); ours drops them before NMS
+    # and fills the 100 with the next valid ones: each of effdet's valid ones is among ours
+    # (near-tied scores of this untrained model may come in another order)
+    drawable = torch.isfinite(ref[:, :4]).all(1) & (ref[:, 2:4] - ref[:, :2] >= 1).all(1)
+    ref = ref[drawable]
     got = np.array([[*r["bbox"], r["score"], r["category_id"]] for r in ours])
     ref_xywh = torch.cat([ref[:, :2], ref[:, 2:4] - ref[:, :2], ref[:, 4:]], dim=1).numpy()
-    np.testing.assert_allclose(got[:, :4], ref_xywh[:, :4], atol=0.011)  # rounded to 0.01 px
-    np.testing.assert_allclose(got[:, 4], ref_xywh[:, 4], atol=1e-5)
-    np.testing.assert_array_equal(got[:, 5], ref_xywh[:, 5])      # effdet's class + 1 = column + 1
+    # effdet's class + 1 = column + 1: boxes and classes must agree
+    diff = np.abs(got[None, :, [0, 1, 2, 3, 5]] - ref_xywh[:, None, [0, 1, 2, 3, 5]]).max(-1)
+    match = diff.argmin(1)
+    assert (diff.min(1) <= 0.021).all()                              # rounded out, 0.01 px
+    np.testing.assert_allclose(got[match, 4], ref_xywh[:, 4], atol=1e-5)
     assert got[:, 0].min() >= 0 and (got[:, 0] + got[:, 2]).max() <= 200.01
     assert (got[:, 1] + got[:, 3]).max() <= 150.01                  # clipped to the original h
 

@@ -29,7 +29,12 @@ PARITY_SCORE = 0.5
 
 def predict_py(run_tool, served, tmp_path, customer=None) -> dict:
     out = tmp_path / f"{customer}.json"
-    extra = ("--customer", customer) if customer else ()
+    extra: tuple = ()
+    if customer:  # predict.py writes a customer's own ids only: give them (1..L here)
+        cats = tmp_path / f"{customer}_categories.json"
+        cats.write_text(json.dumps({"images": [], "annotations": [], "categories": [
+            {"id": i + 1, "name": n} for i, n in enumerate(LABELS[customer])]}))
+        extra = ("--customer", customer, "--categories", cats)
     code, _, err = run_tool("predict", "--checkpoint", served.ckpt, "--images",
                             served.root / "pics", "--score-threshold", PARITY_SCORE, "--out", out,
                             *extra, *RUN)
