@@ -40,6 +40,7 @@ import numpy as np
 import taxdet.supertax as supertax
 from benchmarks.ablation import recipe_config, score_decodings, write_oracle_taxonomies
 from taxdet.core.files import write_atomic
+from taxdet.core.logs import configure_logging
 from taxdet.datasets.demo import DemoConfig, generate_demo
 from taxdet.datasets.warehouse_demo import generate_warehouse, warehouse_config
 from taxdet.detection.engine import checkpoint
@@ -277,6 +278,7 @@ def plot(summary: dict, classes: list[str], path: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    configure_logging()
     start = time.perf_counter()
     runs = collect(args)
     if not runs:

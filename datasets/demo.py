@@ -23,6 +23,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -122,17 +123,25 @@ def coco(images: list[dict], scenes: list[list[DemoObject]], categories: list[di
     return {"images": images, "annotations": anns, "categories": categories}
 
 
-def render_group(folder: Path, group: int, count: int, mix: dict, cfg: DemoConfig
-                 ) -> tuple[list[dict], list[list[DemoObject]]]:
+Draw = Callable[[np.random.Generator, int, dict, int], tuple[np.ndarray, list[DemoObject]]]
+
+
+def street_scene(rng: np.random.Generator, size: int, mix: dict, index: int
+                 ) -> tuple[np.ndarray, list[DemoObject]]:
+    """The driving world's scene ``index`` of a group: every ``CROWD_EVERY``-th holds a crowd."""
+    return scene(rng, size, mix, with_crowd=index % CROWD_EVERY == CROWD_EVERY // 2)
+
+
+def render_group(folder: Path, group: int, count: int, mix: dict, cfg: DemoConfig,
+                 draw: Draw = street_scene) -> tuple[list[dict], list[list[DemoObject]]]:
     """Draw and save ``count`` scenes into ``folder/images``; COCO image records + objects."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images, scenes = [], []
+    params = {"quality": 92} if cfg.image_format == "jpg" else {}
     for i in range(count):
-        rng = np.random.default_rng([cfg.seed, group, i])
-        pixels, objects = scene(rng, cfg.image_size, mix,
-                                with_crowd=i % CROWD_EVERY == CROWD_EVERY // 2)
+        pixels, objects = draw(np.random.default_rng([cfg.seed, group, i]), cfg.image_size,
+                               mix, i)
         name = f"{i + 1:06d}.{cfg.image_format}"
-        params = {"quality": 92} if cfg.image_format == "jpg" else {}
         Image.fromarray(pixels).save(folder / "images" / name, **params)
         images.append({"id": i + 1, "file_name": name, "width": cfg.image_size,
                        "height": cfg.image_size})
@@ -163,8 +172,23 @@ def customer_folders(out: Path, taxset) -> dict[str, Path]:
     return folders
 
 
-def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> list[GroupSummary]:
-    """Write the demo dataset for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``."""
+@dataclass(frozen=True)
+class World:
+    """A synthetic world: its object kinds, how a scene is drawn, the kind mix per customer,
+    the customer's label of each kind, and each customer's share of ``images_per_customer``."""
+
+    kinds: tuple[str, ...]
+    draw: Draw
+    mixes: dict[str, dict]
+    default_mix: dict
+    labels: Callable[..., dict[str, str]]  # (taxonomy, super-taxonomy) -> kind -> label
+    shares: dict[str, float] = field(default_factory=dict)
+
+
+def generate_world(out: str | Path, taxset, cfg: DemoConfig, world: World
+                   ) -> list[GroupSummary]:
+    """Write ``world`` for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``: one folder per
+    customer (own labels + every object in leaves) and the fully labeled test split."""
     if cfg.image_format not in ("jpg", "png"):
         raise ConfigError(f"image_format must be 'jpg' or 'png', got {cfg.image_format!r}")
     if cfg.image_size < 64:
@@ -172,23 +196,29 @@ def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> li
     out, sup = Path(out), taxset.super
     folders = customer_folders(out, taxset)
     full_cats = super_categories(sup)
-    leaves = {k: k for k in KINDS if k in sup.column}
+    leaves = {k: k for k in world.kinds if k in sup.column}
     summaries = []
     for group, tax in enumerate(taxset.taxonomies, start=1):
-        count = max(1, round(cfg.images_per_customer * SMALL_CUSTOMER.get(tax.name, 1.0)))
-        folder = folders[tax.name]
-        images, scenes = render_group(folder, group, count, MIXES.get(tax.name, DEFAULT_MIX), cfg)
+        count = max(1, round(cfg.images_per_customer * world.shares.get(tax.name, 1.0)))
+        mix = world.mixes.get(tax.name, world.default_mix)
+        images, scenes = render_group(folders[tax.name], group, count, mix, cfg, world.draw)
         own_cats = [{"id": i + 1, "name": lab.name} for i, lab in enumerate(tax.labels)]
-        own = coco(images, scenes, own_cats, customer_labels(tax, sup))
-        _write_json(folder / "annotations.json", own)
-        _write_json(folder / "annotations_full.json",
+        own = coco(images, scenes, own_cats, world.labels(tax, sup))
+        _write_json(folders[tax.name] / "annotations.json", own)
+        _write_json(folders[tax.name] / "annotations_full.json",
                     coco(images, scenes, full_cats, leaves))
         summaries.append(_summary(tax.name, scenes, own))
-    images, scenes = render_group(out / TEST, 0, cfg.test_images, DEFAULT_MIX, cfg)
+    images, scenes = render_group(out / TEST, 0, cfg.test_images, world.default_mix, cfg,
+                                  world.draw)
     test = coco(images, scenes, full_cats, leaves)
     _write_json(out / TEST / "annotations.json", test)
     summaries.append(_summary(TEST, scenes, test))
     return summaries
+
+
+def generate_demo(out: str | Path, taxset, cfg: DemoConfig = DemoConfig()) -> list[GroupSummary]:
+    """Write the driving demo dataset for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``."""
+    return generate_world(out, taxset, cfg, DRIVING)
 
 
 def copy_taxonomies(source: str | Path, out: str | Path, data_of, only: str | None = None
@@ -208,3 +238,7 @@ def copy_taxonomies(source: str | Path, out: str | Path, data_of, only: str | No
             doc["data"] = data_of(doc["name"])
         (out / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
+
+
+DRIVING = World(kinds=tuple(KINDS), draw=street_scene, mixes=MIXES, default_mix=DEFAULT_MIX,
+                labels=customer_labels, shares=SMALL_CUSTOMER)

@@ -22,19 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from taxdet.core.errors import ConfigError
-from taxdet.datasets.demo import (
-    TEST,
-    DemoConfig,
-    GroupSummary,
-    _summary,
-    _write_json,
-    coco,
-    customer_folders,
-    super_categories,
-)
+from taxdet.datasets.demo import DemoConfig, GroupSummary, World, generate_world
 from taxdet.datasets.demo_scene import DemoObject
 from taxdet.datasets.warehouse_scene import BARREL, CARTON, GLASS, KINDS, PALLET, PLASTIC, TOTE
 from taxdet.datasets.warehouse_scene import scene as warehouse_scene
@@ -67,48 +56,17 @@ def leaf_labels(taxonomy, sup) -> dict[str, str]:
     return out
 
 
-def render_shelves(folder: Path, group: int, count: int, mix: dict, cfg: DemoConfig
-                   ) -> tuple[list[dict], list[list[DemoObject]]]:
-    """Draw and save ``count`` scenes into ``folder/images``; COCO image records + objects."""
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    images, scenes = [], []
-    params = {"quality": 92} if cfg.image_format == "jpg" else {}
-    for i in range(count):
-        pixels, objects = warehouse_scene(np.random.default_rng([cfg.seed, group, i]),
-                                          cfg.image_size, mix)
-        name = f"{i + 1:06d}.{cfg.image_format}"
-        Image.fromarray(pixels).save(folder / "images" / name, **params)
-        images.append({"id": i + 1, "file_name": name, "width": cfg.image_size,
-                       "height": cfg.image_size})
-        scenes.append(objects)
-    return images, scenes
+def shelf_scene(rng: np.random.Generator, size: int, mix: dict, index: int
+                ) -> tuple[np.ndarray, list[DemoObject]]:
+    """One shelf rack (``index`` is unused: the warehouse world has no crowds)."""
+    return warehouse_scene(rng, size, mix)
+
+
+WAREHOUSE = World(kinds=tuple(KINDS), draw=shelf_scene, mixes=MIXES, default_mix=DEFAULT_MIX,
+                  labels=leaf_labels)
 
 
 def generate_warehouse(out: str | Path, taxset, cfg: DemoConfig | None = None
                        ) -> list[GroupSummary]:
     """Write the warehouse world for ``taxset`` (a ``supertax.TaxonomySet``) under ``out``."""
-    cfg = cfg or warehouse_config()
-    if cfg.image_format not in ("jpg", "png"):
-        raise ConfigError(f"image_format must be 'jpg' or 'png', got {cfg.image_format!r}")
-    if cfg.image_size < 64:
-        raise ConfigError(f"image_size must be at least 64, got {cfg.image_size}")
-    out, sup = Path(out), taxset.super
-    folders = customer_folders(out, taxset)
-    full_cats = super_categories(sup)
-    leaves = {k: k for k in KINDS if k in sup.column}
-    summaries = []
-    for group, tax in enumerate(taxset.taxonomies, start=1):
-        folder = folders[tax.name]
-        images, scenes = render_shelves(folder, group, cfg.images_per_customer,
-                                        MIXES.get(tax.name, DEFAULT_MIX), cfg)
-        own_cats = [{"id": i + 1, "name": lab.name} for i, lab in enumerate(tax.labels)]
-        own = coco(images, scenes, own_cats, leaf_labels(tax, sup))
-        _write_json(folder / "annotations.json", own)
-        _write_json(folder / "annotations_full.json",
-                    coco(images, scenes, full_cats, leaves))
-        summaries.append(_summary(tax.name, scenes, own))
-    images, scenes = render_shelves(out / TEST, 0, cfg.test_images, DEFAULT_MIX, cfg)
-    test = coco(images, scenes, full_cats, leaves)
-    _write_json(out / TEST / "annotations.json", test)
-    summaries.append(_summary(TEST, scenes, test))
-    return summaries
+    return generate_world(out, taxset, cfg or warehouse_config(), WAREHOUSE)

@@ -17,12 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from taxdet.core.errors import OutputError, run_cli
+from taxdet.core.errors import InputNotFoundError, OutputError, run_cli
 from taxdet.core.files import check_outputs
-from taxdet.detection.engine import checkpoint
-from taxdet.detection.engine.checkpoint import CheckpointError
 from taxdet.tools import cli_flags as flags
 
 
@@ -43,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_paths(old: Path, new: Path) -> None:
     if not old.is_file():
-        raise CheckpointError(f"{old}: no such checkpoint")
+        raise InputNotFoundError(f"{old}: no such checkpoint")
     if new.resolve() == old.resolve():
         raise OutputError(f"{new}: is OLD itself; write the converted checkpoint to a new path")
     if new.exists() or new.is_symlink():
@@ -51,49 +47,9 @@ def check_paths(old: Path, new: Path) -> None:
     check_outputs({"NEW": new}, [old], tool="upgrade_checkpoint")
 
 
-def trusted_load(path: Path) -> dict:
-    """The unsafe load, for a file the user vouched for with --trust."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # anything torch or the pickle raises for a foreign file
-        raise CheckpointError(f"{path}: not a readable checkpoint "
-                              f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a checkpoint dict")
-    for key in (checkpoint.FORMAT_KEY, checkpoint.DIGEST_KEY):
-        state.pop(key, None)
-    return state
-
-
-def read_old(path: Path, trust: bool) -> dict:
-    """OLD's state: safely when possible, with the unsafe load only under --trust."""
-    try:
-        return checkpoint.read(path)[0]
-    except checkpoint.UnsafeCheckpointError as exc:
-        if not trust:
-            raise CheckpointError(
-                f"{path}: holds pickled Python objects, and loading it could run code stored in "
-                "it. Only if you trust where it came from (e.g. a checkpoint you trained with an "
-                "older version), run again with --trust") from exc
-    return trusted_load(path)
-
-
-def convert(state: dict, source: Path) -> dict:
-    """RNG states as tensors and plain numbers; everything else must already be plain."""
-    if isinstance(state.get("rng"), dict):
-        try:
-            state = {**state, "rng": checkpoint.plain_rng_state(state["rng"])}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{source}: its 'rng' is not an RNG state this tool knows "
-                                  f"({type(exc).__name__}: {exc})") from None
-    try:
-        checkpoint.state_digest(state)
-    except TypeError as exc:
-        raise CheckpointError(f"{source}: cannot convert: {exc}") from None
-    return state
-
-
 def upgrade(args: argparse.Namespace) -> int:
+    from taxdet.detection.engine import checkpoint  # torch: imported once parsing is done
+    from taxdet.detection.engine.checkpoint_upgrade import convert, read_old
     check_paths(args.old, args.new)
     state = convert(read_old(args.old, args.trust), args.old)
     checkpoint.save_atomic(state, args.new)
