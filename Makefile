@@ -60,8 +60,10 @@ lint-benchmark: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks.lint_benchmark
 
-# tools/serve.py against a real Label Studio (docs/serving.md): installs it from PyPI into
-# .ls-venv on the first run, then checks its stored predictions against predict.py's
+# tools/serve.py and predict.py --format label-studio against a real Label Studio
+# (docs/serving.md): installs it from PyPI into .ls-venv on the first run, then checks the
+# predictions the service stores against predict.py's, and imports predict.py's tasks file and
+# labeling config as they are and reads back the same tasks, predictions, regions and scores
 label-studio-check: $(STAMP)
 	$(PY) -m benchmarks.label_studio_check
 

@@ -22,6 +22,9 @@ project's ML backend, and compare the predictions Label Studio stores with ``pre
 5. Checks: every task has one prediction; its regions are ``predict.py --customer``'s for that
    image (same labels, boxes within 1 px, scores within 1e-3; a detection within 1e-3 of the
    threshold may be on one side only); the labels are the project's customer's.
+6. ``predict.py --format label-studio`` for the last of the two customers, same checkpoint,
+   images and threshold: its tasks file and labeling config imported as they are, read back
+   (``benchmarks.label_studio_import_check``).
 
 Prints a report; exit 0 when everything matches, 1 otherwise. Talks to 127.0.0.1 only (and to
 PyPI when installing Label Studio).
@@ -44,6 +47,8 @@ from pathlib import Path
 
 import httpx
 
+from taxdet.detection.prediction.ls_format import default_config, labeling_config_xml
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 USER, PASSWORD = "check@example.com", "serve-check-password"
@@ -55,6 +60,9 @@ QUIET_LS = {"SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "f
             "LATEST_VERSION_CHECK": "false", "FEATURE_FLAGS_OFFLINE": "true",
             "ML_BLOCK_LOCAL_IP": "false", "USE_DEFAULT_BANNED_SUBNETS": "false",
             "DJANGO_DB": "sqlite", "LOG_LEVEL": "WARNING"}
+# imported predictions validated against the labeling config and refused when invalid (by
+# default Label Studio 1.23 only logs the errors and stores them anyway)
+STRICT_IMPORT = {"fflag_feat_utc_210_prediction_validation_15082025": "true"}
 
 
 def log(msg: str) -> None:
@@ -98,7 +106,7 @@ def wait_up(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None
 
 
 def start_label_studio(exe: Path, work: Path, port: int, token: str) -> subprocess.Popen:
-    env = {**os.environ, **QUIET_LS, "LOCAL_FILES_SERVING_ENABLED": "true",
+    env = {**os.environ, **QUIET_LS, **STRICT_IMPORT, "LOCAL_FILES_SERVING_ENABLED": "true",
            "LOCAL_FILES_DOCUMENT_ROOT": str(work / "files"), "LABEL_STUDIO_BASE_DATA_DIR":
            str(work / "ls-data")}
     argv = [exe, "start", "--no-browser", "--data-dir", work / "ls-data", "--internal-host",
@@ -223,17 +231,34 @@ class LabelStudio:
             raise SystemExit(f"Label Studio {method} {path}: {r.status_code} {r.text[:500]}")
         return r.json() if r.content else None
 
-    def project(self, title: str, labels: list[str]) -> int:
-        rows = "".join(f'<Label value="{v}"/>' for v in labels)
-        config = (f'<View><Image name="image" value="$image"/><RectangleLabels name="label" '
-                  f'toName="image">{rows}</RectangleLabels></View>')
+    def project(self, title: str, config: str) -> int:
+        """A project with the labeling ``config`` (XML); its id."""
         return self.call("POST", "/api/projects", json={"title": title,
                                                         "label_config": config})["id"]
 
     def import_tasks(self, pid: int, paths: list[str]) -> list[int]:
         tasks = [{"data": {"image": f"/data/local-files/?d={p}"}} for p in paths]
-        body = self.call("POST", f"/api/projects/{pid}/import?return_task_ids=true", json=tasks)
-        return body["task_ids"]
+        return self.import_body(pid, json=tasks)
+
+    def import_body(self, pid: int, **body) -> list[int]:
+        """``POST /api/projects/ID/import`` (``json=`` tasks or ``files=`` an upload)."""
+        return self.call("POST", f"/api/projects/{pid}/import?return_task_ids=true",
+                         **body)["task_ids"]
+
+    def local_storage(self, pid: int, folder: Path) -> dict:
+        """A local-files source storage of ``folder`` (not synced): Label Studio serves
+        ``/data/local-files/?d=...`` only under a project's local storage."""
+        return self.call("POST", "/api/storages/localfiles/", json={
+            "project": pid, "path": str(folder), "title": "images", "use_blob_urls": False})
+
+    def tasks(self, pid: int) -> list[dict]:
+        return self.call("GET", "/api/tasks/", params={"project": pid,
+                                                       "page_size": 10000})["tasks"]
+
+    def fetch(self, url: str) -> bytes | None:
+        """The body of a GET of ``url`` (relative to Label Studio), None unless 200."""
+        r = self.http.get(url)
+        return r.content if r.status_code == 200 else None
 
     def connect(self, pid: int, url: str) -> dict:
         return self.call("POST", "/api/ml", json={"url": url, "project": pid, "title": "taxdet",
@@ -327,7 +352,8 @@ def customer_project(ls: LabelStudio, customer: str, paths: list[str], serve_url
                      want: dict, threshold: float) -> Outcome:
     """One project for ``customer``: create, import, connect, retrieve, compare."""
     labels = [c["name"] for c in want["categories"]]
-    out = Outcome(customer, ls.project(f"taxdet check {customer}", labels))
+    out = Outcome(customer, ls.project(f"taxdet check {customer}",
+                                       labeling_config_xml(default_config(labels))))
     tids = ls.import_tasks(out.project, paths)
     backend = ls.connect(out.project, serve_url)
     log(f"project {out.project} ({customer}: {', '.join(labels)}): {len(tids)} tasks, ML "
@@ -376,10 +402,15 @@ def check(args, work: Path) -> bool:
         log(f"Label Studio {ls.call('GET', '/api/version').get('release')} at {ls_url}, "
             f"user {ls.call('GET', '/api/current-user/whoami')['email']}; service at "
             f"{serve_url}")
+        customers = args.customers or service_customers(serve_url)[-2:]
         outcomes = [customer_project(ls, c, paths, serve_url, predict_py(ckpt, work, threshold,
                                                                          c), threshold)
-                    for c in (args.customers or service_customers(serve_url)[-2:])]
-        return report(outcomes, threshold, args.backend)
+                    for c in customers]
+        # imported here: that module builds on this one's helpers
+        from benchmarks.label_studio_import_check import import_check, import_report
+        imported = import_check(ls, ckpt, work, customers[-1], threshold)
+        served_ok = report(outcomes, threshold, args.backend)
+        return import_report(imported) and served_ok
     finally:
         stop(serve_proc)
         stop(ls_proc)

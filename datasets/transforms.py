@@ -112,8 +112,20 @@ def eval_transform(cfg: AugmentConfig) -> DetectionTransform:
     return DetectionTransform(cfg, train=False, seed=0)
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """[B, 3, H, W] uint8 RGB -> float32 ImageNet-normalised."""
+def imagenet_mean_std() -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [1, 3, 1, 1], std [1, 3, 1, 1]) float32, in 0..255 pixel units."""
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    return mean, std
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] uint8 RGB -> float32 ImageNet-normalised."""
+    mean, std = imagenet_mean_std()
     return (images.float() - mean) / std
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    """``normalize``'s inverse: [B, 3, H, W] ImageNet-normalised -> float32 RGB 0..255."""
+    mean, std = imagenet_mean_std()
+    return images.float().cpu() * std + mean

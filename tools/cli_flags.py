@@ -11,7 +11,9 @@ Shared defaults:
   and the training config's ``data.workers``);
 * ``--decoding coverage`` (``DECODINGS``; ``--hierarchy-decoding`` and
   ``--no-hierarchy-decoding`` are the older spellings of ``--decoding hierarchy`` and
-  ``--decoding own``).
+  ``--decoding own``);
+* ``--backend`` (``BACKENDS``) and ``--threads``: the tool's own default (serve.py: ONNX
+  Runtime when installed; predict.py: torch).
 
 Output-path flags read ``write <what> to FILE`` (``--json``, ``--markdown``, ``--out``) or
 ``write <what> into DIR`` (``--draw``).
@@ -35,6 +37,8 @@ DEFAULT_WORKERS = 2
 DECODINGS = ("own", "hierarchy", "coverage")
 DEFAULT_DECODING = "coverage"
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+# = taxdet.detection.export.trunk_backends.BACKENDS (no torch import here)
+BACKENDS = ("torch", "onnxruntime")
 
 
 def tool_logger(tool: str) -> logging.Logger:
@@ -60,6 +64,28 @@ def add_taxonomies(p: Parser, purpose: str, *, required: bool = False,
     them for (``purpose``); ``names`` are extra spellings (``--data``)."""
     p.add_argument(*names, "--taxonomies", nargs="+", required=required, default=default,
                    metavar="PATH", help=f"taxonomy YAML files or folders: {purpose}")
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected a number >= 1")
+    return value
+
+
+def add_backend(p: Parser, default: str, default_note: str = "%(default)s") -> None:
+    """``--backend torch|onnxruntime`` (the trunk backends; ``default_note`` states the default
+    and why) and ``--threads N`` (ONNX Runtime's)."""
+    p.add_argument("--backend", choices=BACKENDS, default=default,
+                   help="inference backend: torch eager, or the model exported to ONNX at "
+                   f"start-up and run by ONNX Runtime on the CPU (default: {default_note})")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="ONNX Runtime's threads per forward pass (default: its own, one per "
+                   "core)")
 
 
 def add_checkpoint(p: Parser, purpose: str, *, required: bool = False,

@@ -3,8 +3,8 @@
     python tools/predict.py --checkpoint CKPT (--images DIR | --image-list FILE | GLOB ...)
         [--customer NAME [--categories JSON]] [--score-threshold X] [--thresholds YAML]
         [--max-detections N] [--out OUT.json] [--format coco|label-studio|results]
-        [--url-prefix URL] [--draw DIR] [--batch-size N]
-        [--device D] [--workers N] [--no-ema] [--[no-]hierarchy-decoding]
+        [--url-prefix URL] [--draw DIR] [--batch-size N] [--backend torch|onnxruntime]
+        [--threads N] [--device D] [--workers N] [--no-ema] [--[no-]hierarchy-decoding]
         [--taxonomies PATH ...]
 
 Image sizes are read from the files (EXIF orientation applied, like training); unreadable
@@ -14,11 +14,13 @@ ids from ``--categories``, else from the annotation file its taxonomy's ``data:`
 (``--taxonomies``, else the taxonomy files the checkpoint was trained with); none found is an
 error (exit 1), never 1..L. Image ids are that file's where it holds the image. Each image
 gets at most ``--max-detections`` detections of the customer's own classes, as its exported
-model. ``coco`` writes a full COCO file (images, categories, detections as annotations with a
-``score``, ``segmentation`` []) that CVAT (datumaro's coco_instances) imports and
-``evaluate.py --predictions`` scores; ``label-studio`` a task list with predictions and
-``OUT.label_config.xml`` beside it; ``results`` a COCO results list. Exit 0 success, 1 bad
-input, 2 usage error.
+model. ``--backend onnxruntime`` exports the model to ONNX in memory and runs it with ONNX
+Runtime and the customer's sliced head, as ``serve.py`` does (the same pre-labels as torch
+within 1 px and 1e-3). ``coco`` writes a full COCO file (images, categories, detections as
+annotations with a ``score``, ``segmentation`` []) that CVAT (datumaro's coco_instances)
+imports and ``evaluate.py --predictions`` scores; ``label-studio`` a task list with
+predictions and ``OUT.label_config.xml`` beside it; ``results`` a COCO results list. Exit 0
+success, 1 bad input, 2 usage error.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("running")
     run.add_argument("--batch-size", type=int, default=8, metavar="N",
                      help="images per forward pass (default: %(default)s)")
-    flags.add_device(run)
+    flags.add_backend(run, "torch", "%(default)s, which runs on --device and with every "
+                      "checkpoint; ONNX Runtime needs one class head")
+    flags.add_device(run, "for the torch backend (ONNX Runtime runs on the CPU)")
     flags.add_workers(run, "image-loading processes and size-reading threads")
     flags.add_no_ema(run)
     flags.add_hierarchy_decoding(run)
@@ -110,19 +114,30 @@ def options(args: argparse.Namespace):
         taxonomies=args.taxonomies, score_threshold=args.score_threshold,
         thresholds=args.thresholds, out=args.out, format=args.format,
         max_detections=args.max_detections, url_prefix=args.url_prefix, draw=args.draw,
-        batch_size=args.batch_size, device=args.device, workers=args.workers,
+        batch_size=args.batch_size, workers=args.workers,
+        device="cpu" if args.backend == "onnxruntime" else args.device,
         use_ema=not args.no_ema, hierarchy_decoding=args.hierarchy_decoding,
         overwrite=args.overwrite)
 
 
-def run(opts) -> int:
-    """Predict, print the summary (and the drawings written)."""
+def detector(args: argparse.Namespace):
+    """None (``--backend torch``: ``PredictBench``), or the trunk backend's detector factory
+    (the service's, ``taxdet.detection.export.trunk_backends``)."""
+    if args.backend == "torch":
+        return None
+    from taxdet.detection.export.trunk_backends import detector_factory
+    return detector_factory(args.backend, args.threads)
+
+
+def run(opts, detector=None) -> int:
+    """Predict (``detector``: ``run_prediction``'s), print the summary (and the drawings
+    written)."""
     from taxdet.detection.prediction.prelabel_run import (
         prediction_summary,
         run_prediction,
         save_run_drawings,
     )
-    result = run_prediction(opts)
+    result = run_prediction(opts, detector)
     print(prediction_summary(result, opts.out))
     if opts.format == "label-studio":
         from taxdet.detection.prediction.prelabel_files import config_path
@@ -136,7 +151,7 @@ def run(opts) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     flags.start_logging(args)
-    return run_cli(lambda: run(options(args)))
+    return run_cli(lambda: run(options(args), detector(args)))
 
 
 if __name__ == "__main__":

@@ -25,19 +25,15 @@ from taxdet.tools import cli_flags as flags
 
 ENV_URL, ENV_TOKEN = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
 ENV_AUTH = "TAXDET_SERVE_TOKEN"
-BACKENDS = ("torch", "onnxruntime")  # as taxdet.detection.serving.serve_options (torch-free here)
 DEFAULT_BACKEND = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     flags.add_checkpoint(g, "its model, weights and taxonomies", required=True)
-    g.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
-                   help="inference backend: torch eager, or the ONNX export run by ONNX Runtime "
-                   "(default: onnxruntime when installed, else torch; here %(default)s)")
+    flags.add_backend(g, DEFAULT_BACKEND, "onnxruntime when installed, else torch; here "
+                      "%(default)s")
     flags.add_device(g, "for the torch backend (ONNX Runtime runs on the CPU)")
-    g.add_argument("--threads", type=int, metavar="N",
-                   help="ONNX Runtime's threads per forward pass (default: its own, one per core)")
     flags.add_no_ema(g)
     flags.add_hierarchy_decoding(g, "score each parent label as the max over its descendants, "
                                  "as predict.py")
@@ -105,8 +101,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--score-threshold {args.score_threshold}: expected a value in [0, 1]")
     if args.max_batch < 1 or args.max_wait_ms < 0 or not 0 < args.port < 65536:
         p.error("--max-batch must be >= 1, --max-wait-ms >= 0 and --port in 1..65535")
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be >= 1")
     if args.basic_auth is not None and ":" not in args.basic_auth:
         p.error("--basic-auth: expected USER:PASS")
     return args

@@ -11,12 +11,13 @@ read from the taxonomies given (their ``data:`` classification entries) and spli
 split it (the checkpoint's ``split`` config): ``split="val"`` scores the images the run held
 out. Only the checkpoint's taxonomies are scored (a task-centric classifier is scored on its
 own customer); the OOD set is every ``maps_to: null`` image of all the taxonomies read, plus any
-``ood_folders``.
+``ood_folders`` (their unreadable images skipped and counted in one warning).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,10 @@ from taxdet.detection.classification.classifier_model import create_classifier
 from taxdet.detection.classification.classifier_trainer import TASK
 from taxdet.detection.engine.checkpoint import CheckpointError
 from taxdet.detection.engine.model_loading import ModelSpec, load_model
+from taxdet.detection.prediction.image_inputs import check_files, warn_skipped
 
 SPLITS = ("val", "train", "all")
+log = logging.getLogger(__name__)
 
 
 def classifier_description(cfg: ClassifierConfig, taxset: supertax.TaxonomySet) -> str:
@@ -72,7 +75,9 @@ def load_classifier(path: str | Path, device: str = "cpu", use_ema: bool = True
 
 
 def folder_images(folders: list[str], taxset: supertax.TaxonomySet) -> list[ClassificationSample]:
-    """Every image file below ``folders`` (sorted) as an OOD sample."""
+    """Every readable image file below ``folders`` (sorted) as an OOD sample; the others
+    (truncated, unreadable, too large: ``image_inputs.check_files``) are skipped and counted
+    in one warning, as ``predict.py`` does."""
     out = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -81,7 +86,9 @@ def folder_images(folders: list[str], taxset: supertax.TaxonomySet) -> list[Clas
         out += [ClassificationSample(-len(out) - i - 1, str(p), "", "", OOD,
                                      np.zeros(taxset.num_classes, bool), source_file=str(folder))
                 for i, p in enumerate(files)]
-    return out
+    problems = [p for _, p in check_files([Path(s.file) for s in out])]
+    warn_skipped([p for p in problems if p], len(out), log)
+    return [s for s, p in zip(out, problems) if not p]
 
 
 def evaluate_checkpoint(path: str | Path, data: list[str], split: str = "val",

@@ -5,6 +5,7 @@ RNG states as tensors and plain numbers so the file loads with ``weights_only=Tr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -12,7 +13,7 @@ from taxdet.detection.engine import checkpoint
 from taxdet.detection.engine.checkpoint import CheckpointError
 
 
-def trusted_load(path: Path) -> dict:
+def trusted_load(path: Path) -> dict[str, Any]:
     """The unsafe load, for a file the user vouched for with --trust."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -26,7 +27,7 @@ def trusted_load(path: Path) -> dict:
     return state
 
 
-def read_old(path: Path, trust: bool) -> dict:
+def read_old(path: Path, trust: bool) -> dict[str, Any]:
     """OLD's state: safely when possible, with the unsafe load only under --trust."""
     try:
         return checkpoint.read(path)[0]
@@ -39,7 +40,7 @@ def read_old(path: Path, trust: bool) -> dict:
     return trusted_load(path)
 
 
-def convert(state: dict, source: Path) -> dict:
+def convert(state: dict[str, Any], source: Path) -> dict[str, Any]:
     """RNG states as tensors and plain numbers; everything else must already be plain."""
     if isinstance(state.get("rng"), dict):
         try:

@@ -31,6 +31,7 @@ from taxdet.detection.model.drawable_boxes import INFO_KEY, warn_dropped
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
+SKIPPED_KEY = "images_skipped"   # run_info: the ground-truth images that could not be read
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,15 @@ def run_evaluation(opts: EvaluateOptions, say: Say = log.info) -> EvaluationRun:
               if opts.taxonomies else None)
     check_run_outputs(opts, taxset)
     scope = ground_truth_scope(opts.gt, opts.run, opts.split)
+    read = scope.gt["images"]  # skipped ones included: they were read too
     if opts.checkpoint:
-        taxset, truth, results, info = run_checkpoint(opts, taxset, scope)
+        taxset, truth, results, info, scope = run_checkpoint(opts, taxset, scope)
     else:
         taxset, truth, results = run_predictions(opts, taxset, scope, say)
         info = {"detections": f"predictions {opts.predictions}"}
     if opts.checkpoint or opts.draw:  # the ground truth's images were (or will be) read
         check_run_outputs(opts, taxset, [opts.images_folder / str(im.get("file_name", ""))
-                                         for im in scope.gt["images"]])
+                                         for im in read])
     for line in scope.notes:
         say(line)
     for w in scope.warnings:
@@ -241,16 +243,21 @@ def fit_and_write(opts: EvaluateOptions, truth: GroundTruth, results: list,
 
 
 def run_checkpoint(opts: EvaluateOptions, taxset: supertax.TaxonomySet | None, scope: Scope
-                   ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict], dict]:
-    """Load the model, check the ground truth, predict its (selected) images (a customer's
-    ground truth: the customer's own top-k, ``customer_scorer``): (taxonomies, ground truth,
-    results in super ids, ``run_info``)."""
+                   ) -> tuple[supertax.TaxonomySet, GroundTruth, list[dict], dict, Scope]:
+    """Load the model, check the ground truth, predict its (selected) readable images (a
+    customer's ground truth: the customer's own top-k, ``customer_scorer``): (taxonomies,
+    ground truth, results in super ids, ``run_info``, the scope without the unreadable
+    images: ``readable_scope``)."""
     from taxdet.detection.prediction.predictor import load_predictor, predict_images
     predictor, taxset, cfg = load_predictor(opts.checkpoint, use_ema=opts.use_ema,
                                             device=opts.device, taxset=taxset,
                                             hierarchy_decoding=opts.hierarchy_decoding)
     # check the ground truth before the slow part
     truth = load_ground_truth(scope.gt, taxset=taxset, customer=opts.customer, name=scope.source)
+    scope, skipped = readable_scope(scope, opts.images_folder, opts.workers)
+    if skipped:
+        truth = load_ground_truth(scope.gt, taxset=taxset, customer=opts.customer,
+                                  name=scope.source)
     scorer, columns = customer_scorer(predictor, taxset, truth)
     results = predict_images(scorer, scope.gt, opts.images_folder, taxset=taxset,
                              image_size=cfg.model.image_size, batch_size=opts.batch_size,
@@ -259,7 +266,35 @@ def run_checkpoint(opts: EvaluateOptions, taxset: supertax.TaxonomySet | None, s
         from taxdet.detection.prediction.customer_topk import to_super_ids
         results = to_super_ids(results, columns)
     warn_dropped(predictor.dropped, f"--checkpoint {opts.checkpoint}", log)
-    return taxset, truth, results, run_info(f"checkpoint {opts.checkpoint}", predictor)
+    info = run_info(f"checkpoint {opts.checkpoint}", predictor)
+    return taxset, truth, results, {**info, **skipped}, scope
+
+
+def readable_scope(scope: Scope, folder: Path, workers: int) -> tuple[Scope, dict]:
+    """(``scope`` without the ground-truth images that cannot be read, what ``run_info``
+    says of them: ``{}`` when none). Each image is decoded once, as ``predict.py`` does
+    (``image_inputs.check_files``: truncated, unreadable or too large); the skipped ones are
+    counted in one warning and left out of the scored ground truth. A missing file stays an
+    error (``image_files``), and so does a ground truth of which no image is readable."""
+    from dataclasses import replace
+
+    from taxdet.datasets.images import image_files, read_ground_truth
+    from taxdet.detection.evaluation.scope import subset_coco
+    from taxdet.detection.prediction.image_inputs import MAX_LISTED, check_files, warn_skipped
+    images = scope.gt["images"]
+    files = image_files(images, read_ground_truth(scope.gt, folder)[1], scope.source)
+    problems = [p for _, p in check_files(list(map(Path, files)), workers)]
+    skipped = [p for p in problems if p]
+    if not skipped:
+        return scope, {}
+    if len(skipped) == len(files):
+        raise EvalInputError(f"{scope.source}: none of its {len(files)} images can be read:\n  "
+                             + "\n  ".join(skipped[:MAX_LISTED]))
+    warn_skipped(skipped, len(files), log)
+    keep = [img["id"] for img, p in zip(images, problems) if not p]
+    return replace(scope, gt=subset_coco(scope.gt, keep)), {SKIPPED_KEY: {
+        "images": len(skipped), "of": len(files), "first": skipped[0],
+        "note": "unreadable images left out of the scored ground truth"}}
 
 
 def customer_scorer(predictor, taxset: supertax.TaxonomySet, truth: GroundTruth):
@@ -293,6 +328,10 @@ def info_markdown(info: dict) -> str:
     if dropped:
         parts.append(f"{dropped['boxes']} degenerate boxes dropped on {dropped['images']} "
                      f"images ({dropped['rule']})")
+    skipped = info.get(SKIPPED_KEY)
+    if skipped:
+        parts.append(f"{skipped['images']} of {skipped['of']} images skipped, unreadable, and "
+                     "left out of the scored ground truth")
     return "; ".join(parts) + ".\n\n"
 
 

@@ -71,13 +71,20 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def _onnx_runner(path: Path, threads: int | None):
+def ort_session(model: Path | bytes, threads: int | None):
+    """An onnxruntime CPU session of an ONNX file, or of its bytes (``threads``: intra-op
+    threads; None: onnxruntime's own)."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_runner(path: Path, threads: int | None):
+    session = ort_session(path, threads)
 
     def run(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes, logits = session.run(["boxes", "class_logits"], {"images": images})

@@ -37,7 +37,8 @@ class DataConfig:
     super_json: str | None = config_field(
         None, "a super-dataset prepared by tools/merge_datasets.py (super.json) to train on "
         "instead of merging the taxonomies' data: entries at every start; checked against "
-        "--taxonomies by hash; its images are not opened before training")
+        "--taxonomies by hash; its images are decoded once at the start, as the merge does (a "
+        "truncated or unreadable one is an error naming it)")
     super_taxonomy: str | None = config_field(
         None, "name of the super-taxonomy to train; needed when the taxonomy files hold several")
     workers: int = config_field(

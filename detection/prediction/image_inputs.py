@@ -4,7 +4,9 @@
 get its size after EXIF rotation (``taxdet.datasets.images.decoded_size``, the loader's
 orientation) and turns the readable ones into COCO image records (ids 1..N in file
 order). Unreadable, truncated or oversized images are skipped and returned as problems;
-``NoReadableImagesError`` only when none is left.
+``NoReadableImagesError`` only when none is left. ``check_files`` is that check alone (also
+for ``evaluate.py --checkpoint``'s ground truth and ``evaluate_classifier.py --ood``), and
+``warn_skipped`` the one warning that counts the skipped images.
 
 ``file_name`` is always relative, to the folder the images are under (``ImageSet.base``):
 ``--images DIR`` (searched recursively, sub-folders kept); the list file's folder, for a list
@@ -16,6 +18,7 @@ patterns: their common folder). So a customer's own ``file_name`` values match.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +31,8 @@ from taxdet.core.errors import ConfigError, InputError, InputNotFoundError
 from taxdet.datasets.images import ImageReadError, check_pixel_limit, decoded_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # PIL and OpenCV
+MAX_LISTED = 20  # skipped images named in the warning
+logger = logging.getLogger(__name__)
 
 
 class NoReadableImagesError(InputError, ValueError):
@@ -106,13 +111,29 @@ def image_problem(path: Path) -> tuple[tuple[int, int] | None, str | None]:
         return None, f"{path}: cannot decode ({exc})"
 
 
+def check_files(paths: list[Path], workers: int = 4, progress: bool = False
+                ) -> list[tuple[tuple[int, int] | None, str | None]]:
+    """``image_problem`` of every path, in order, read in ``workers`` threads."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return list(tqdm(pool.map(image_problem, paths), total=len(paths), unit="img",
+                         desc="read sizes", disable=not progress))
+
+
+def warn_skipped(skipped: list[str], total: int, log: logging.Logger = logger) -> None:
+    """One warning counting the ``skipped`` images (their problems) of ``total``, naming up to
+    ``MAX_LISTED`` of them; nothing when none was skipped."""
+    if skipped:
+        listed = "\n  ".join(skipped[:MAX_LISTED])
+        more = len(skipped) - MAX_LISTED
+        log.warning(f"{len(skipped)} of {total} images skipped (unreadable):\n  "
+                    f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
+
+
 def read_images(names: list[str], base: Path | None, workers: int = 4,
                 progress: bool = True) -> ImageSet:
     """Image records of the readable ``names`` (relative to ``base``); see the module doc."""
     paths = [Path(n) if base is None else base / n for n in names]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        checked = list(tqdm(pool.map(image_problem, paths), total=len(paths), unit="img",
-                            desc="read sizes", disable=not progress))
+    checked = check_files(paths, workers, progress)
     images, skipped = [], []
     for name, (size, problem) in zip(names, checked):
         if problem:

@@ -126,6 +126,8 @@ def predict_images(predictor: PredictBench, gt_coco: dict | str | Path,
                    images_dir: str | Path | None = None, *, taxset: TaxonomySet, image_size: int,
                    batch_size: int = 8, workers: int = 0, progress: bool = True) -> list[dict]:
     """COCO results for every image of the ground truth ``gt_coco`` (a dict or a file).
+    ``predictor``: a ``PredictBench``, or any detector with its call, ``eval()`` and a
+    ``device`` for its inputs (``taxdet.detection.export.trunk_backends.TrunkDetector``).
 
     Images come from ``ground_truth_loader``, resized like validation (``eval_transform``),
     predicted in batches with a tqdm bar; boxes map back to original pixels. An image whose
@@ -135,6 +137,6 @@ def predict_images(predictor: PredictBench, gt_coco: dict | str | Path,
                                  batch_size=batch_size, workers=workers)
     if loader is None:
         return []
-    device = next(predictor.parameters()).device
+    device = getattr(predictor, "device", None) or next(predictor.parameters()).device
     with tqdm(total=len(loader.dataset), unit="img", desc="predict", disable=not progress) as bar:
         return predict(predictor, loader, device, on_batch=bar.update)

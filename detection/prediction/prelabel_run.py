@@ -13,6 +13,11 @@ category ids (``customer_labels.customer_id_space``: ``categories``, else the ``
 its own top ``max_detections`` per image (``customer_topk``), as its sliced exported model
 returns them. Skipped (unreadable) images and classes the thresholds leave without pre-labels
 are logged warnings.
+
+The model runs as ``PredictBench`` (torch eager, the default), or as the detector a
+``DetectorFactory`` makes (``run_prediction(opts, detector)``; ``tools/predict.py --backend
+onnxruntime`` passes ``taxdet.detection.export.trunk_backends.detector_factory``, the service's
+trunk and sliced head, which this layer cannot import).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import taxdet.supertax as supertax
 from taxdet.core.files import check_outputs, taxonomy_inputs
@@ -32,7 +38,12 @@ from taxdet.detection.prediction.customer_labels import (
     customer_labels,
     super_labels,
 )
-from taxdet.detection.prediction.image_inputs import ImageSet, find_images, read_images
+from taxdet.detection.prediction.image_inputs import (
+    ImageSet,
+    find_images,
+    read_images,
+    warn_skipped,
+)
 from taxdet.detection.prediction.prelabel_files import Prelabels, format_outputs, write_prelabels
 from taxdet.detection.prediction.thresholds_file import (
     Thresholds,
@@ -42,7 +53,9 @@ from taxdet.detection.prediction.thresholds_file import (
 )
 
 log = logging.getLogger(__name__)
-MAX_LISTED = 20  # skipped images named in the warning
+# (predictor, taxset, customer or None, max detections per image) -> a detector with
+# PredictBench's call, ``eval()``, ``device`` and ``columns`` (super column of each output)
+DetectorFactory = Callable[..., object]
 
 
 @dataclass(frozen=True)
@@ -99,15 +112,6 @@ def check_thresholds(thresholds: Thresholds | None, space: LabelSpace, path: Pat
         thresholds.check_names(list(space.names.values()), space.taxonomy, str(path))
 
 
-def warn_skipped(images: ImageSet, total: int) -> None:
-    """One warning naming up to ``MAX_LISTED`` unreadable images."""
-    if images.skipped:
-        listed = "\n  ".join(images.skipped[:MAX_LISTED])
-        more = len(images.skipped) - MAX_LISTED
-        log.warning(f"{len(images.skipped)} of {total} images skipped (unreadable):\n  "
-                    f"{listed}" + (f"\n  ... and {more} more" if more > 0 else ""))
-
-
 def prediction_summary(run: PredictionRun, out: Path) -> str:
     """Detections per label, and the labels not predicted."""
     images, results, space = run.images, run.results, run.space
@@ -136,20 +140,25 @@ def check_run_outputs(opts: PredictOptions, names: list[str], base: Path,
 
 
 def predict_space(opts: PredictOptions, predictor, space: LabelSpace, images: ImageSet,
-                  taxset: supertax.TaxonomySet, image_size: int) -> list[dict]:
+                  taxset: supertax.TaxonomySet, image_size: int,
+                  detector: DetectorFactory | None = None) -> list[dict]:
     """COCO results in super ids of ``space``'s columns: at most ``opts.max_detections`` per
-    image, counted within them (a customer's top-k, as its sliced model)."""
+    image, counted within them (a customer's top-k, as its sliced model); ``detector``: the
+    model as that factory makes it (default: ``PredictBench``)."""
     from taxdet.detection.prediction.customer_topk import customer_predictor, to_super_ids
     from taxdet.detection.prediction.predictor import predict_images
     columns = tuple(space.column_labels())
-    if space.customer is None:
+    if detector is not None:
+        predictor = detector(predictor, taxset, space.customer, opts.max_detections)
+        columns = tuple(predictor.columns)
+    elif space.customer is None:
         predictor.max_det = opts.max_detections
     else:
         predictor = customer_predictor(predictor, columns, opts.max_detections)
     coco = {"images": images.images, "annotations": [], "categories": []}
     raw = predict_images(predictor, coco, images.base, taxset=taxset, image_size=image_size,
                          batch_size=opts.batch_size, workers=opts.workers)
-    return raw if space.customer is None else to_super_ids(raw, columns)
+    return raw if space.customer is None and detector is None else to_super_ids(raw, columns)
 
 
 def warn_left_out(candidates: list[dict], space: LabelSpace, thresholds: Thresholds | None,
@@ -177,9 +186,11 @@ def own_ids(opts: PredictOptions, images: ImageSet, results: list[dict],
     return recs, results, {"image_ids_from": space.ids_from, "image_ids": note}
 
 
-def run_prediction(opts: PredictOptions) -> PredictionRun:
-    """Check inputs and outputs, load the model, read and predict the images, keep what passes
-    the thresholds and write ``opts.out``."""
+def run_prediction(opts: PredictOptions, detector: DetectorFactory | None = None
+                   ) -> PredictionRun:
+    """Check inputs and outputs, load the model, read and predict the images (with
+    ``detector``'s model when given: module docstring), keep what passes the thresholds and
+    write ``opts.out``."""
     from taxdet.detection.prediction.predictor import load_predictor
     taxset = supertax.load(opts.taxonomies) if opts.taxonomies else None
     names, base = find_images(opts.images, opts.image_list, list(opts.patterns))
@@ -193,9 +204,9 @@ def run_prediction(opts: PredictOptions) -> PredictionRun:
         check_outputs(dict(format_outputs(opts.out, opts.format)), [space.ids_from])
     check_thresholds(thresholds, space, opts.thresholds)
     images = read_images(names, base, workers=max(1, opts.workers))
-    warn_skipped(images, len(names))
+    warn_skipped(images.skipped, len(names), log)
     candidates = space.relabel(predict_space(opts, predictor, space, images, taxset,
-                                             cfg.model.image_size))
+                                             cfg.model.image_size, detector))
     warn_left_out(candidates, space, thresholds, opts)
     results = apply_thresholds(candidates, space.names, thresholds, opts.score_threshold)
     records, results, id_info = own_ids(opts, images, results, space)

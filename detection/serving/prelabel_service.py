@@ -22,6 +22,8 @@ import numpy as np
 
 from taxdet.core.errors import ConfigError, InputError
 from taxdet.detection.export.runtime import letterbox
+from taxdet.detection.export.shared_trunk import CustomerHead, customer_head, detect_images
+from taxdet.detection.export.trunk_backends import trunk_backend
 from taxdet.detection.prediction.customer_labels import LabelSpace, customer_labels
 from taxdet.detection.prediction.hierarchy_decoding import decoding_matrix
 from taxdet.detection.prediction.ls_format import LabelingConfig, model_version, prediction
@@ -36,13 +38,7 @@ from taxdet.detection.serving.project_customers import (
     parse_project_flags,
     project_id,
 )
-from taxdet.detection.serving.serve_options import BACKENDS, ServeOptions
-from taxdet.detection.serving.shared_trunk import (
-    CustomerHead,
-    SharedTrunk,
-    customer_head,
-    detect_images,
-)
+from taxdet.detection.serving.serve_options import ServeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +54,15 @@ class ImageItem:
     customer: str
 
 
-def predictable_heads(model, taxset, hierarchy) -> dict[str, CustomerHead]:
+def predictable_heads(model, taxset, hierarchy, every_column: bool = False
+                      ) -> dict[str, CustomerHead]:
     """A head per customer with at least one predictable label (others are logged);
-    ``hierarchy``: the decoding matrix (or a bool, ``shared_trunk.customer_head``)."""
+    ``hierarchy``: the decoding matrix (or a bool), ``every_column``: full heads
+    (``shared_trunk.customer_head``)."""
     heads = {}
     for tax in taxset.taxonomies:
         try:
-            heads[tax.name] = customer_head(model, taxset, tax.name, hierarchy)
+            heads[tax.name] = customer_head(model, taxset, tax.name, hierarchy, every_column)
         except ConfigError as exc:
             logger.warning("customer %s is not served: %s", tax.name, exc)
     if not heads:
@@ -91,13 +89,9 @@ def customer_thresholds(entries: list[str], spaces: dict[str, LabelSpace]
 
 
 def inference_backend(options: ServeOptions, predictor, heads: dict[str, CustomerHead]):
-    """``SharedTrunk`` (torch) or ``OnnxTrunk`` (ONNX Runtime, exported now) for ``heads``."""
-    if options.backend == "torch":
-        return SharedTrunk(predictor, heads)
-    if options.backend == "onnxruntime":
-        from taxdet.detection.serving.onnx_trunk import OnnxTrunk
-        return OnnxTrunk(predictor, heads, options.threads)
-    raise ConfigError(f"backend {options.backend!r}: expected one of {', '.join(BACKENDS)}")
+    """``SharedTrunk`` (torch) or ``OnnxTrunk`` (ONNX Runtime, exported now) for ``heads``
+    (``taxdet.detection.export.trunk_backends.trunk_backend``)."""
+    return trunk_backend(options.backend, predictor, heads, options.threads)
 
 
 class PrelabelService:
@@ -111,7 +105,7 @@ class PrelabelService:
         self.taxset, self.image_size = taxset, cfg.model.image_size
         decoding = decoding_matrix(options.hierarchy_decoding, taxset, predictor.decoding_plan)
         self.hierarchy = decoding is not None  # any column scored from others
-        self.heads = predictable_heads(predictor.model, taxset, decoding)
+        self.heads = predictable_heads(predictor.model, taxset, decoding, options.full_heads)
         self.spaces = {c: customer_labels(taxset, c) for c in self.heads}
         self.thresholds = customer_thresholds(options.thresholds, self.spaces)
         projects = parse_project_flags(options.projects, list(self.heads))

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from taxdet.detection.serving.image_fetch import FetchLimits
 
-BACKENDS = ("torch", "onnxruntime")
-
 
 @dataclass
 class ServeOptions:
     """``projects``: ``"ID=CUSTOMER"`` entries; ``thresholds``: ``"[CUSTOMER=]YAML"`` entries
     (without ``CUSTOMER=``, the file's ``taxonomy:`` names it); ``basic_auth``: ``"user:pass"``;
-    ``model_version``: None = checkpoint name + digest."""
+    ``model_version``: None = checkpoint name + digest; ``backend``: a name of
+    ``taxdet.detection.export.trunk_backends.BACKENDS``; ``full_heads``: every customer's head
+    computes all K columns and keeps the customer's (the full-head model's cost, for
+    ``benchmarks/bench_serve.py``; same answers)."""
 
     checkpoint: Path
     projects: list[str] = field(default_factory=list)
@@ -36,6 +37,7 @@ class ServeOptions:
     hierarchy_decoding: bool | str | None = None   # own | hierarchy | coverage (None); bools
     backend: str = "torch"
     threads: int | None = None
+    full_heads: bool = False
     model_version: str | None = None
     host: str = "127.0.0.1"
     port: int = 9090

@@ -4,7 +4,8 @@ them, and build the loaders.
 Where the super-dataset comes from (``super_dataset``):
 
 * ``data.super_json`` set: every process reads that file (checked against the taxonomies by
-  hash; no image is opened);
+  hash), and one decodes each of its images once, as the merge does (``check_prepared``): a
+  truncated, unreadable, missing or resized image is an error naming it, before training;
 * else, one process: the merge runs in memory, as ``tools/merge_datasets.py`` would;
 * else (torchrun): rank 0 merges and writes ``<run.output>/super.json``, the other ranks wait
   and read it (the merge, with its image checks, runs once, not once per rank).
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader
 import taxdet.supertax as supertax
 from taxdet.core.errors import ConfigError
 from taxdet.datasets import MergeConfig, SuperDataset, merge
+from taxdet.datasets.images import ImageRef, check_images
 from taxdet.datasets.sampler import TaxonomyWeightedSampler
 from taxdet.datasets.split import assign_split
 from taxdet.datasets.torch_dataset import DetectionDataset, collate
@@ -124,6 +126,14 @@ def box_classes(samples: list) -> np.ndarray:
     return np.concatenate([s.classes for s in samples] + [np.zeros(0, np.int64)])
 
 
+def check_prepared(ds: SuperDataset, path: str) -> None:
+    """Decode every image of the prepared ``path`` once (``check_images``, as the merge does):
+    ``ImageCheckError`` naming each truncated, unreadable or resized file, else no
+    half-decoded image would be trained on silently."""
+    check_images([ImageRef(s.file, s.width, s.height, f"{path}, image id {s.image_id}")
+                  for s in ds.samples])
+
+
 def super_dataset(cfg, taxset: supertax.TaxonomySet, dist: DistInfo,
                   start_folder: Callable[[], None] = lambda: None) -> tuple[SuperDataset, dict]:
     """The super-dataset and its report (module docstring: from ``data.super_json``, an
@@ -131,6 +141,7 @@ def super_dataset(cfg, taxset: supertax.TaxonomySet, dist: DistInfo,
     writes its merge there."""
     if cfg.data.super_json:
         ds = SuperDataset.load(cfg.data.super_json, taxset)
+        run_on_rank0(lambda: check_prepared(ds, cfg.data.super_json), dist)
         return ds, prepared_report(ds, cfg.data.super_json)
     merge_cfg = MergeConfig(allow_unmapped=cfg.data.allow_unmapped)
     if not in_group(dist):  # one process (or a rank's share computed without a group)

@@ -329,3 +329,115 @@ def test_evaluate_refuses_nul_in_a_ground_truth_category_name(run_tool, tmp_path
                             tmp_path / "p.json")
     no_traceback(code, err, "must not contain a NUL character, got 'car\\x00'")
     assert "\0" not in err
+
+
+# ---------------------------------------------------------------- unreadable images
+def truncated_copy(src: Path, dst: Path) -> Path:
+    """``dst``: the first half of the JPEG ``src`` (OpenCV decodes it half grey, PIL refuses)."""
+    data = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data[:len(data) // 2])
+    return dst
+
+
+def test_training_on_a_super_json_with_a_truncated_image_is_refused(world, run_tool, tmp_path):
+    """As the merge refuses it: every image of a prepared super.json is decoded once."""
+    import taxdet.supertax as supertax
+    from taxdet.datasets import MergeConfig, merge
+    data = tmp_path / "super.json"
+    merge(supertax.load([world[1]]), MergeConfig())[0].write(data)
+    doc = json.loads(data.read_text())
+    first = doc["images"][0]
+    bad = truncated_copy(tmp_path / first["file_name"], tmp_path / "truncated.jpg")
+    first["file_name"] = bad.name
+    data.write_text(json.dumps(doc))
+    code, _, err = run_tool("train", *train_flags(world[1], tmp_path / "run", "--data", data,
+                                                  "--steps", "1"))
+    assert code == 1 and err.startswith("error: 1 of ") and "Traceback" not in err, err
+    assert f"\n  {bad}: cannot decode: image file is truncated" in err
+    assert f"[{data}, image id {first['id']}]" in err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_evaluate_checkpoint_skips_and_counts_a_truncated_ground_truth_image(world, ckpt,
+                                                                            run_tool, tmp_path):
+    shutil.copytree(world[0] / "demo/test", tmp_path / "test")
+    gt = json.loads((tmp_path / "test/annotations.json").read_text())
+    first, n = gt["images"][0], len(gt["images"])
+    bad = tmp_path / "test/images" / first["file_name"]
+    truncated_copy(world[0] / "demo/test/images" / first["file_name"], bad)
+    code, out, err = run_tool("evaluate", "--gt", tmp_path / "test/annotations.json",
+                              "--checkpoint", ckpt, "--images", tmp_path / "test/images",
+                              "--device", "cpu", "--workers", "0", "--json", tmp_path / "r.json",
+                              "--markdown", tmp_path / "r.md",
+                              "--save-predictions", tmp_path / "p.json")
+    assert code == 0 and "Traceback" not in err, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: 1 of {n} images skipped (unreadable):"], err
+    assert f"\n  {bad}: cannot decode (image file is truncated" in err
+    skipped = json.loads((tmp_path / "r.json").read_text())["info"]["images_skipped"]
+    assert skipped["images"] == 1 and skipped["of"] == n
+    assert skipped["first"].startswith(f"{bad}: cannot decode")
+    assert "left out of the scored ground truth" in skipped["note"]
+    assert "1 of 2 images skipped" in (tmp_path / "r.md").read_text()
+    predicted = {p["image_id"] for p in json.loads((tmp_path / "p.json").read_text())}
+    assert first["id"] not in predicted and predicted <= {im["id"] for im in gt["images"]}
+    # the scores are those of the ground truth without the image
+    kept = {**gt, "images": gt["images"][1:],
+            "annotations": [a for a in gt["annotations"] if a["image_id"] != first["id"]]}
+    (tmp_path / "kept.json").write_text(json.dumps(kept))
+    assert run_tool("evaluate", "--gt", tmp_path / "kept.json", "--predictions",
+                    tmp_path / "p.json", "--taxonomies", world[1],
+                    "--json", tmp_path / "k.json")[0] == 0
+    scored, without = (json.loads((tmp_path / n).read_text()) for n in ("r.json", "k.json"))
+    scored.pop("info"), without.pop("info")   # how the detections were made: differs
+    assert scored == without
+
+
+def bomb_png(path: Path, side: int = 20_000) -> Path:
+    """A valid all-black 1-bit PNG of ``side`` x ``side`` pixels (400 M: over PIL's limit) in
+    about 50 KB: a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+    packer, row = zlib.compressobj(9), b"\0" * (1 + (side + 7) // 8)   # filter byte + bits
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)      # 1-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> tuple[Path, Path]:
+    """(taxonomies of a tiny classification world, a classifier checkpoint of 1 step on it)."""
+    from taxdet.tools.train_classifier import main as train_classifier
+    from tests.factories import make_tiny_classification
+    root = tmp_path_factory.mktemp("minor_cls")
+    tax = make_tiny_classification(root)
+    assert train_classifier([
+        "--taxonomies", str(tax), "--output", str(root / "run"), "--model",
+        "mobilenetv3_small_050", "--image-size", "32", "--batch-size", "4", "--steps", "1",
+        "--optim.warmup_steps", "1", "--run.progress", "false", "--device", "cpu",
+        "--split.val_fraction", "0.3", "-q"]) == 0
+    return tax, root / "run/last.pt"
+
+
+def test_one_bomb_image_in_ood_is_skipped_and_counted(classifier, run_tool, tmp_path):
+    tax, ckpt = classifier
+    dogs = tax.parent / "crops/customer_a/Dog"
+    shutil.copytree(dogs, tmp_path / "ood")
+    bomb = bomb_png(tmp_path / "ood/bomb.png")
+    counts = {}
+    for name, folder in (("plain", dogs), ("bomb", tmp_path / "ood")):
+        code, _, err = run_tool("evaluate_classifier", "--checkpoint", ckpt, "--data", tax,
+                                "--ood", folder, "--json", tmp_path / f"{name}.json")
+        assert code == 0 and "Traceback" not in err, err
+        counts[name] = json.loads((tmp_path / f"{name}.json").read_text())["counts"]
+    assert counts["bomb"]["ood_images"] == counts["plain"]["ood_images"]
+    n = len(list(dogs.iterdir())) + 1
+    assert f"warning: 1 of {n} images skipped (unreadable):\n  {bomb}: image too large to " \
+           "decode" in err

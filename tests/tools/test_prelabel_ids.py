@@ -117,9 +117,13 @@ def test_glob_file_names_are_relative_and_match_the_customer_file(world, run_too
     assert {i["id"] for i in pre["images"]} == {1000, 1001, 1002, 1003}
 
 
-def test_ids_that_cannot_be_found_are_an_error_naming_the_flags(world, run_tool, tmp_path):
+def test_ids_that_cannot_be_found_are_an_error_naming_the_flags(world, run_tool, tmp_path,
+                                                               monkeypatch):
     ckpt = tmp_path / "plain.pt"
-    make_checkpoint(ckpt, supertax.load([DRIVING]))  # trained with taxonomies/driving: no data
+    # the checkpoint's config names the relative taxonomies/driving, whose data: entries point
+    # at data/demo; run where they name no files (a checkout may hold data/demo)
+    monkeypatch.chdir(tmp_path)
+    make_checkpoint(ckpt, supertax.load([DRIVING]))
     code, _, err = run_tool("predict", "--checkpoint", ckpt, "--customer", CUSTOMER,
                             "--images", world.images, "--out", tmp_path / "p.json", *RUN)
     assert code == 1 and "--categories" in err and "--taxonomies" in err

@@ -51,6 +51,16 @@ def test_the_tools_with_device_and_workers():
         assert flags["--device"].default == "auto" and flags["--workers"].default == 2, tool
 
 
+def test_backend_flags_name_the_library_backends():
+    """predict.py defaults to torch, serve.py to ONNX Runtime when installed; one name list."""
+    from taxdet.detection.export.trunk_backends import BACKENDS
+    assert cli_flags.BACKENDS == BACKENDS
+    assert actions("predict")["--backend"].default == "torch"
+    assert actions("serve")["--backend"].choices == BACKENDS
+    for tool in ("predict", "serve"):
+        assert "--threads" in actions(tool)
+
+
 def test_device_values_are_checked():
     parser = argparse.ArgumentParser()
     cli_flags.add_device(parser)

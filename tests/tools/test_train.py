@@ -136,28 +136,27 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
         expected = expected_shares(flags, r["epoch"], r["rank_images"][0])
         assert list(zip(r["rank_images"], r["rank_ids_sha1"])) == expected
     assert shares[0]["rank_ids_sha1"][0] != shares[0]["rank_ids_sha1"][1]
-    # validation gathered both ranks' predictions: rank 0's EMA model (saved in last.pt at the
-    # final validation) predicting each rank's half of the val images gives the same metrics
+    # validation gathered both ranks' predictions: rank 0's EMA model and decoding plan (saved
+    # in last.pt at the final validation) predicting each rank's half of the val images gives
+    # the same metrics
     final = [r for r in records if "val" in r][-1]["val"]
     assert final == evaluate_like_two_ranks(flags, out / "last.pt")
     assert sum(c["predictions"] for c in final["per_class"].values()) > 0
 
 
 def evaluate_like_two_ranks(flags: list[str], ckpt_path: Path) -> dict:
+    """The validation record of ``ckpt_path`` recomputed: its EMA model, decoded as prediction
+    decodes it (``coverage`` under the checkpoint's own ``decoding_plan``), over each rank's
+    half of the val images, plus the decoding and dropped-box keys validation adds."""
     import taxdet.supertax as supertax
-    from taxdet.detection.engine import checkpoint
     from taxdet.detection.evaluation import evaluate, load_ground_truth
-    from taxdet.detection.model.build import create_model
-    from taxdet.detection.model.detector_wrappers import PredictBench
-    from taxdet.detection.prediction.predictor import predict
+    from taxdet.detection.prediction.predictor import load_predictor, predict
     cfg = resolve_flags(flags)
     taxset = supertax.load(cfg.data.taxonomies)
-    ema = checkpoint.load(ckpt_path)["ema"]
-    model = create_model(cfg.model, taxset.num_classes)
-    model.load_state_dict({k.removeprefix("module."): v for k, v in ema.items()})
+    predictor, _, _ = load_predictor(ckpt_path, taxset=taxset)
     data = build_data(cfg, taxset, DistInfo())
-    predictor = PredictBench(model)
     # one thread (the one_thread fixture), as each rank ran: the same float sums
     results = [r for rank in range(2)
                for r in predict(predictor, data.val_loader(rank, 2), torch.device("cpu"))]
-    return evaluate(load_ground_truth(data.val_gt, taxset=taxset), results, taxset=taxset).to_dict()
+    metrics = evaluate(load_ground_truth(data.val_gt, taxset=taxset), results, taxset=taxset)
+    return {**metrics.to_dict(), "decoding": predictor.decoding, **predictor.dropped.info()}

@@ -1,6 +1,8 @@
 """The ONNX Runtime backend: the same regions as the torch backend within tolerance (labels
 equal, boxes within 1 px, scores within 1e-3), for every customer and for a batch mixing
-customers; the raw outputs agree too."""
+customers; the raw outputs agree too. ``predict.py --backend onnxruntime`` gives the same
+pre-labels as ``--backend torch``, and a full head (all K columns, then the customer's) the
+same regions as the sliced one."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ from taxdet.detection.serving.prelabel_service import ImageItem, PrelabelService
 from taxdet.detection.serving.serve_options import ServeOptions
 from tests.detection.serving.conftest import labeling_config
 from tests.detection.serving.test_protocol import tasks_of
-from tests.detection.serving.test_shared_trunk import LABELS, assert_same, served_boxes
+from tests.detection.serving.test_shared_trunk import (
+    LABELS,
+    assert_same,
+    file_boxes,
+    predict_py,
+    served_boxes,
+)
 
 pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,3 +93,35 @@ def test_predict_answers_like_the_torch_backend(ort_client, served):
     r = ort_client.post("/predict", json=body)
     assert r.status_code == 200
     assert len(r.json()["results"]) == len(served.local)
+
+
+@pytest.mark.parametrize("customer", ["customer_c", None])
+def test_predict_py_onnxruntime_equals_torch(run_tool, served, tmp_path, customer):
+    """customer_c: a parent label scored over its descendants; None: the super-taxonomy's
+    full head. The default backend is torch."""
+    from taxdet.tools import predict
+    assert predict.parse_args(["--checkpoint", "c.pt", "x.png"]).backend == "torch"
+    want = file_boxes(predict_py(run_tool, served, tmp_path / "torch", customer))
+    got = file_boxes(predict_py(run_tool, served, tmp_path / "ort", customer,
+                                "--backend", "onnxruntime", "--threads", "1"))
+    assert set(got) == set(want) and sum(len(r) for r in want.values()) > 0
+    for name in want:
+        assert_same(got[name], want[name])
+
+
+def test_a_full_head_answers_like_the_sliced_one(served, client):
+    """``ServeOptions.full_heads`` (the benchmark's full-head model): every head computes all
+    K columns, and the customer's regions stay the same."""
+    from fastapi.testclient import TestClient
+
+    from taxdet.detection.serving.serve_app import create_app
+    full = PrelabelService(dataclasses.replace(served.options, full_heads=True))
+    K = full.taxset.num_classes
+    assert all(len(h.columns) == K for h in full.heads.values())
+    assert full.heads["customer_c"].outputs == served.service.heads["customer_c"].outputs
+    with TestClient(create_app(full)) as full_client:
+        want = served_boxes(client, served, "customer_c")
+        got = served_boxes(full_client, served, "customer_c")
+    assert set(got) == set(want)
+    for name in want:
+        assert_same(got[name], want[name])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from taxdet.detection.export.shared_trunk import customer_head
 from taxdet.detection.model.hierarchy_scores import coverage_matrix
-from taxdet.detection.serving.shared_trunk import customer_head
 from tests.detection.prediction.test_coverage_decoding import PLAN
 
 

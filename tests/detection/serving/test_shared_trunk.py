@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from taxdet.detection.export.shared_trunk import head_columns
 from taxdet.detection.serving.dynamic_batcher import DynamicBatcher
-from taxdet.detection.serving.shared_trunk import head_columns
 from tests.detection.serving.conftest import labeling_config
 from tests.detection.serving.test_protocol import tasks_of
 
@@ -27,7 +27,9 @@ RUN = ("--device", "cpu", "--workers", "0", "--format", "coco")
 PARITY_SCORE = 0.5
 
 
-def predict_py(run_tool, served, tmp_path, customer=None) -> dict:
+def predict_py(run_tool, served, tmp_path, customer=None, *more: str) -> dict:
+    """predict.py's COCO file (``more``: extra flags, e.g. ``--backend onnxruntime``)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / f"{customer}.json"
     extra: tuple = ()
     if customer:  # predict.py writes a customer's own ids only: give them (1..L here)
@@ -37,7 +39,7 @@ def predict_py(run_tool, served, tmp_path, customer=None) -> dict:
         extra = ("--customer", customer, "--categories", cats)
     code, _, err = run_tool("predict", "--checkpoint", served.ckpt, "--images",
                             served.root / "pics", "--score-threshold", PARITY_SCORE, "--out", out,
-                            *extra, *RUN)
+                            *extra, *RUN, *more)
     assert code == 0, err
     return json.loads(out.read_text())
 
@@ -83,7 +85,7 @@ def test_shared_trunk_equals_predict_py_customer(client, served, run_tool, tmp_p
     monkeypatch.setattr(served.service.options, "score_threshold", PARITY_SCORE)
     full = file_boxes(predict_py(run_tool, served, tmp_path))
     # the condition under which the full model's 100-detection cap cannot differ (module doc of
-    # taxdet.detection.serving.shared_trunk): fewer than 100 detections over every class
+    # taxdet.detection.export.shared_trunk): fewer than 100 detections over every class
     assert all(len(rows) < 100 for rows in full.values())
     want = file_boxes(predict_py(run_tool, served, tmp_path, customer))
     got = served_boxes(client, served, customer)

@@ -1,6 +1,6 @@
-"""Training on a prepared super.json (``--data``): no merge, no image decoding, the same samples
-as the merge; checked against the taxonomies; the run folder records the split; under torchrun
-rank 0 merges once and the other ranks read its output.
+"""Training on a prepared super.json (``--data``): no merge (the images are only checked once),
+the same samples as the merge; checked against the taxonomies; the run folder records the
+split; under torchrun rank 0 merges once and the other ranks read its output.
 
 Tiny data: the demo's 3 customers at 128 px (11 images: 7 train, 4 val), D0, batch 2.
 """
@@ -46,7 +46,7 @@ def no_merge(*args, **kwargs):
     raise AssertionError("merged again")
 
 
-def test_training_on_super_json_neither_merges_nor_opens_images_and_gets_the_same_data(
+def test_training_on_super_json_does_not_merge_and_gets_the_same_samples(
         tiny_tax, super_json, tmp_path, monkeypatch):
     merged = Trainer(tiny_config(tiny_tax, tmp_path / "merged")).data
     monkeypatch.setattr(train_data, "merge", no_merge)

@@ -1,4 +1,5 @@
-"""One trunk, one sliced class head per customer: what the service runs.
+"""One trunk, one sliced class head per customer: what the service runs (and ``predict.py
+--backend``, through ``taxdet.detection.export.trunk_backends``).
 
 The trunk (backbone + BiFPN) and the box head run once per image; each customer's class head
 is the checkpoint's class head sliced to the columns that customer needs
@@ -37,7 +38,12 @@ from taxdet.detection.export.postprocess import (
     apply_hierarchy,
     detect,
 )
-from taxdet.detection.export.sliced_head import HeadOutputs, customer_outputs, slice_class_head
+from taxdet.detection.export.sliced_head import (
+    HeadOutputs,
+    customer_outputs,
+    full_outputs,
+    slice_class_head,
+)
 from taxdet.detection.model.detector_wrappers import PredictBench
 from taxdet.supertax import TaxonomySet
 
@@ -85,14 +91,20 @@ def head_columns(columns: tuple[int, ...], ancestors: np.ndarray,
     return tuple(columns) + tuple(extra)
 
 
-def customer_head(model: nn.Module | None, taxset: TaxonomySet, customer: str,
-                  hierarchy: np.ndarray | bool | None) -> CustomerHead:
-    """The customer's ``CustomerHead``; its class net is sliced from ``model`` (an
-    ``EfficientDet``; None: no torch head, e.g. for ONNX Runtime). ``hierarchy``: the decoding
-    matrix (``taxdet.detection.prediction.hierarchy_decoding.decoding_matrix``) or a bool."""
-    outputs = customer_outputs(taxset, customer)
+def customer_head(model: nn.Module | None, taxset: TaxonomySet, customer: str | None,
+                  hierarchy: np.ndarray | bool | None, every_column: bool = False
+                  ) -> CustomerHead:
+    """The customer's ``CustomerHead`` (``customer`` None: the super-taxonomy's, every column
+    an output); its class net is sliced from ``model`` (an ``EfficientDet``; None: no torch
+    head, e.g. for ONNX Runtime). ``hierarchy``: the decoding matrix
+    (``taxdet.detection.prediction.hierarchy_decoding.decoding_matrix``) or a bool.
+    ``every_column``: the head computes all K columns (the customer's first), the full-head
+    model's cost, and keeps the customer's outputs as the sliced head does (benchmarks)."""
+    outputs = full_outputs(taxset) if customer is None else customer_outputs(taxset, customer)
     matrix = decoding_of(hierarchy, taxset.ancestors)
     columns = head_columns(outputs.columns, taxset.ancestors, matrix)
+    if every_column:
+        columns += tuple(j for j in range(taxset.num_classes) if j not in columns)
     decoding = output_decoding(columns, matrix)
     net = slice_class_head(model, columns).class_net.eval() if model is not None else None
     return CustomerHead(outputs, columns, decoding["hierarchy"], net,

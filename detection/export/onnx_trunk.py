@@ -22,12 +22,12 @@ import torch
 import torch.nn as nn
 from effdet.anchors import Anchors
 
-from taxdet.datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from taxdet.datasets.transforms import imagenet_mean_std
 from taxdet.detection.export.export_net import decode_boxes, flatten_levels
 from taxdet.detection.export.exporter import DEFAULT_OPSET, example_input
-from taxdet.detection.export.runtime import require_onnxruntime
+from taxdet.detection.export.runtime import ort_session
+from taxdet.detection.export.shared_trunk import CustomerHead, per_customer
 from taxdet.detection.model.detector_wrappers import PredictBench
-from taxdet.detection.serving.shared_trunk import CustomerHead, per_customer
 
 
 class TrunkNet(nn.Module):
@@ -38,9 +38,9 @@ class TrunkNet(nn.Module):
         super().__init__()
         self.backbone, self.fpn, self.box_net = model.backbone, model.fpn, model.box_net
         self.register_buffer("anchors", Anchors.from_config(model.config).boxes.float())
-        for name, values in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
-            self.register_buffer(name, torch.tensor(values, dtype=torch.float32)
-                                 .view(1, 3, 1, 1) * 255.0)
+        mean, std = imagenet_mean_std()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = self.fpn(self.backbone((images - self.mean) / self.std))
@@ -71,16 +71,6 @@ def graph_bytes(net: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[
                           input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                           do_constant_folding=True)
     return buf.getvalue()
-
-
-def ort_session(data: bytes, threads: int | None):
-    """An onnxruntime CPU session of an ONNX file's bytes (``threads``: intra-op threads)."""
-    ort = require_onnxruntime()
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxTrunk:
