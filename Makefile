@@ -23,12 +23,16 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# two pytest workers, one torch thread each (the machine's 2 cores); a test file stays on one
+# worker so its module fixtures are built once
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 # everything but the end-to-end tests marked slow
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 $(DEMO_DATA)/test/annotations.json: | $(STAMP)
 	$(PY) tools/make_demo_data.py $(DEMO_DATA)

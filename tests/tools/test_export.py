@@ -124,8 +124,9 @@ def test_a_two_step_checkpoint_exports_and_passes_on_real_images(run_tool, two_s
     assert out.is_file() and (tmp_path / "young.onnx.labels.json").is_file()
 
 
-def test_huge_box_outputs_export_and_pass(run_tool, tmp_path):
+def test_huge_box_outputs_export_and_pass(run_tool, tmp_path, monkeypatch):
     from tests.detection.export.test_export_check import huge_box_checkpoint
+    monkeypatch.chdir(tmp_path)  # no data/demo here: the check generates its images
     ckpt = tmp_path / "huge.pt"
     huge_box_checkpoint(ckpt, supertax.load([DRIVING]))
     out = tmp_path / "out" / "huge.pt"

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
+import taxdet.supertax as supertax
 from taxdet.core.errors import InputError
 from taxdet.datasets.coco_io import CocoFormatError
+from taxdet.datasets.demo import copy_taxonomies
 from taxdet.detection.prediction.customer_labels import (
     CategoryIdsError,
     TrainingTaxonomies,
@@ -23,6 +25,7 @@ from taxdet.detection.prediction.prelabels import (
     results_from_coco,
 )
 from tests.factories import make_tiny_taxonomies
+from tests.paths import DRIVING
 
 # driving columns: person 0, pedestrian_adult 1, pedestrian_child 2, vehicle 3, car 4, truck 5,
 # traffic_light 6
@@ -66,9 +69,12 @@ def test_a_file_lacking_the_customers_labels_is_refused(driving, tmp_path):
         5: "Human", 6: "Dog"}
 
 
-def test_customer_id_space_never_guesses(driving, tmp_path):
+def test_customer_id_space_never_guesses(tmp_path):
     """No --categories, taxonomies without data (a checkpoint's), training files not here:
     an error naming the flags; the training files' data: gives the ids."""
+    # the shipped taxonomies' data: names data/demo, which a checkout may hold: use a copy
+    # without data
+    driving = supertax.load([copy_taxonomies(DRIVING, tmp_path / "no_data", lambda name: [])])
     with pytest.raises(CategoryIdsError, match="--categories FILE .* or --taxonomies PATH"):
         customer_id_space(driving, "customer_b",
                           training=TrainingTaxonomies((str(tmp_path / "gone"),)))
