@@ -161,12 +161,9 @@ def spread_heads(src: Path, out: Path) -> Path:
     """``src`` with its EMA heads' last convs scaled up, saved with a fresh digest: after 2
     steps logits spread by ~0.006 and box codes by ~0.01; x300 and x20 make that ~1 and ~0.2,
     like a trained model's."""
-    import torch
-
-    from taxdet.detection.engine.weights_file import DIGEST_KEY, FORMAT_KEY, save_atomic
-    state = torch.load(src, map_location="cpu", weights_only=False)
-    for key in (FORMAT_KEY, DIGEST_KEY):  # save_atomic writes them anew
-        state.pop(key)
+    from taxdet.detection.engine.weights_file import FORMAT_KEY, load, save_atomic
+    state = load(src)  # weights_only, digest checked and removed
+    state.pop(FORMAT_KEY, None)  # save_atomic writes it (and a new digest) anew
     for key, factor in (("class_net", 300.0), ("box_net", 20.0)):
         name = f"module.{key}.predict.conv_pw.weight"
         state["ema"][name] = state["ema"][name] * factor
