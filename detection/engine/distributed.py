@@ -116,6 +116,14 @@ def broadcast_state(module: torch.nn.Module, info: DistInfo) -> None:
             dist.broadcast(tensor, src=0)
 
 
+def sum_over_ranks(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The sum of every rank's ``tensor`` (a new tensor; every rank must call this)."""
+    total = tensor.detach().clone()
+    if info.enabled:
+        dist.all_reduce(total)
+    return total
+
+
 def in_group(info: DistInfo) -> bool:
     """True when ``info`` is one of several ranks and their process group is up (a DistInfo
     made by hand, e.g. to compute a rank's share in a test, has none)."""

@@ -38,12 +38,13 @@ class TrainBench(nn.Module):
     batch already holds anchor targets (labeled in data-loader workers), they are used as they
     are. With a ``teacher`` (the EMA model) and a ``pseudo`` config, the masked cells the
     teacher is confident about become pseudo-labels (``taxdet.losses.pseudo_labels``). Supervision
-    counts per taxonomy accumulate in ``coverage [T, 4, K]`` (``COVERAGE_KINDS``).
+    counts per taxonomy accumulate in ``coverage [T, 6, K]`` (``COVERAGE_KINDS``).
     """
 
     def __init__(self, model: nn.Module, ancestors: torch.Tensor, labeler_cfg: LabelerConfig,
                  loss_cfg: DetectionLossConfig, taxonomy_mask: bool = True,
-                 pseudo: PseudoLabelConfig | None = None, num_taxonomies: int = 0):
+                 pseudo: PseudoLabelConfig | None = None, num_taxonomies: int = 0,
+                 coarse_parents: torch.Tensor | None = None):
         super().__init__()
         self.model = model
         self.anchors = Anchors.from_config(model.config)
@@ -52,11 +53,15 @@ class TrainBench(nn.Module):
                              persistent=False)
         self.loss_cfg = loss_cfg
         self.pseudo = pseudo
+        # [K] bool: the box classes whose children the coarse_children term trains (None: all)
+        self.register_buffer("coarse_parents", None if coarse_parents is None else
+                             torch.as_tensor(coarse_parents, dtype=torch.bool), persistent=False)
         self.taxonomy_mask = taxonomy_mask
         self.num_classes = model.config.num_classes
         self.per_taxonomy = isinstance(model, PerTaxonomyHeads)
-        self.register_buffer("coverage", torch.zeros(num_taxonomies, len(COVERAGE_KINDS),
-                                                     self.num_classes), persistent=False)
+        # this rank's counts: a plain tensor, not a buffer, so that DDP's buffer broadcast
+        # does not replace them with rank 0's (the trainer sums the ranks')
+        self.coverage = torch.zeros(num_taxonomies, len(COVERAGE_KINDS), self.num_classes)
 
     def targets(self, batch: dict) -> AnchorTargets:
         """Anchor targets for the batch: precomputed ones, or labeled here on the batch's device."""
@@ -81,9 +86,11 @@ class TrainBench(nn.Module):
             t.cls_targets, t.box_targets, t.num_positives, self.loss_cfg,
             class_mask=class_mask, ancestors=self.ancestors, box_weights=t.box_weights,
             teacher_probs=probs, pseudo=self.pseudo if probs is not None else None,
-            coverage=self.coverage.shape[0] > 0)
+            coverage=self.coverage.shape[0] > 0, coarse_parents=self.coarse_parents)
         if "coverage" in out:
-            self.coverage.index_add_(0, batch["taxonomy"], out.pop("coverage"))
+            counts = out.pop("coverage")
+            self.coverage = self.coverage.to(counts.device)
+            self.coverage.index_add_(0, batch["taxonomy"].to(counts.device), counts)
         return out
 
 

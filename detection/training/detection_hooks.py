@@ -29,15 +29,16 @@ class CoverageReport(HookBase):
     (``coverage/positive``, ...)."""
 
     def scalars(self) -> dict[str, float]:
-        counts = self.trainer.bench.coverage.sum(dim=(0, 2)).tolist()   # [4] over T and K
+        counts = self.trainer.bench.coverage.sum(dim=(0, 2)).tolist()   # [6] over T and K
         return {f"coverage/{kind}": float(n) for kind, n in zip(KINDS, counts)}
 
     def after_train(self) -> None:
         t = self.trainer
+        counts = t.coverage_counts()                 # every rank takes part in the sum
         if not t.dist.is_main:
             return
         names = sorted(t.taxset.index, key=t.taxset.index.get)
-        report, warnings = write_coverage(t.bench.coverage.cpu().numpy(), names,
+        report, warnings = write_coverage(counts, names,
                                           list(t.taxset.names), t.out,
                                           ancestors=np.asarray(t.taxset.ancestors))
         if t.cfg.run.progress:

@@ -77,7 +77,9 @@ class Trainer(TrainerBase):
         self.bench = TrainBench(self.model, torch.as_tensor(self.taxset.ancestors), cfg.labeler,
                                 cfg.loss, taxonomy_mask=cfg.run.taxonomy_mask,
                                 pseudo=cfg.pseudo if cfg.pseudo.enabled else None,
-                                num_taxonomies=len(self.taxset.index)).to(self.device)
+                                num_taxonomies=len(self.taxset.index),
+                                coarse_parents=torch.as_tensor(self.taxset.super.exhaustive)
+                                ).to(self.device)
         if cfg.run.sync_bn and self.dist.enabled:
             self.bench = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.bench)
         # per-taxonomy heads: the heads of taxonomies absent from a batch get no gradient
@@ -87,6 +89,7 @@ class Trainer(TrainerBase):
             if self.dist.enabled else self.bench)
         self._val_gt = None
         self._warned_dropped = False
+        self._counts: np.ndarray | None = None   # the ranks' coverage counts at the last save
         hooks: list[HookBase] = [CoverageReport()]
         if cfg.pseudo.enabled:
             hooks.insert(0, PseudoLabelTeacher())
@@ -111,18 +114,41 @@ class Trainer(TrainerBase):
                 logger.warning(note)
 
     # -- decoding plan -------------------------------------------------------------------------
-    def decoding_plan(self) -> dict | None:
-        """The decoding plan of this rank's coverage counts so far (None before any)."""
-        return decoding_plan(self.bench.coverage.cpu().numpy(), np.asarray(self.taxset.ancestors),
-                             list(self.taxset.names))
+    def coverage_counts(self) -> np.ndarray:
+        """``[T, 6, K]`` the coverage counts of every rank so far, summed (a collective under
+        DDP: every rank calls it; ``save`` and ``CoverageReport`` do)."""
+        return distributed.sum_over_ranks(self.bench.coverage, self.dist).cpu().numpy()
+
+    def decoding_plan(self, counts: np.ndarray | None = None) -> dict | None:
+        """The decoding plan of the coverage counts (``coverage_counts`` when not given; None
+        before any)."""
+        counts = self.coverage_counts() if counts is None else counts
+        return decoding_plan(counts, np.asarray(self.taxset.ancestors), list(self.taxset.names))
+
+    def save(self, name: str) -> None:
+        """Sum the ranks' coverage counts (all ranks), then save on the main rank."""
+        self._counts = self.coverage_counts()
+        super().save(name)
 
     def checkpoint_state(self) -> dict:
-        """The engine's checkpoint, plus the decoding plan (``decoding_plan``) when known."""
+        """The engine's checkpoint, plus the coverage counts and the decoding plan
+        (``decoding_plan``) when known."""
         state = super().checkpoint_state()
-        plan = self.decoding_plan()
+        counts = self.bench.coverage.cpu().numpy() if self._counts is None else self._counts
+        state["coverage"] = torch.as_tensor(counts)
+        plan = self.decoding_plan(counts)
         if plan is not None:
             state["decoding_plan"] = plan
         return state
+
+    def _restore(self, ckpt: dict) -> None:
+        """The engine's state, and the coverage counts so far (kept on the main rank only, so
+        that the ranks' sum counts them once)."""
+        super()._restore(ckpt)
+        counts = ckpt.get("coverage")
+        if (self.dist.is_main and isinstance(counts, torch.Tensor)
+                and counts.shape == self.bench.coverage.shape):
+            self.bench.coverage = counts.to(self.bench.coverage)
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -134,8 +160,7 @@ class Trainer(TrainerBase):
         """
         model = self.ema.module if self.ema is not None else self.model
         distributed.broadcast_state(model, self.dist)  # every rank predicts with rank 0's model
-        plan = distributed.broadcast_object(self.decoding_plan() if self.dist.is_main else None,
-                                            self.dist)   # and decodes with rank 0's plan
+        plan = self.decoding_plan()       # of every rank's counts (a collective), the same on all
         predictor = PredictBench(model).to(self.device)
         set_hierarchy_decoding(predictor, self.taxset, None, plan)
         loader = self.data.val_loader(self.dist.rank, self.dist.world_size)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from taxdet.detection.engine import checkpoint
 from taxdet.detection.engine.distributed import DistInfo
 from taxdet.detection.training.cli_options import add_arguments, resolve
 from taxdet.detection.training.train_data import build_data
@@ -136,6 +137,10 @@ def test_two_process_gloo_run_splits_data_and_only_rank_0_writes(tiny_tax, tmp_p
         expected = expected_shares(flags, r["epoch"], r["rank_images"][0])
         assert list(zip(r["rank_images"], r["rank_ids_sha1"])) == expected
     assert shares[0]["rank_ids_sha1"][0] != shares[0]["rank_ids_sha1"][1]
+    # coverage.json and the checkpoint hold the sum of both ranks' counts, not rank 0's alone
+    coverage = json.loads((out / "coverage.json").read_text())["total"]
+    counts = checkpoint.load(out / "last.pt")["coverage"]            # [T, kinds, K]
+    assert sum(c["positive"] for c in coverage.values()) == int(counts[:, 0].sum()) > 0
     # validation gathered both ranks' predictions: rank 0's EMA model and decoding plan (saved
     # in last.pt at the final validation) predicting each rank's half of the val images gives
     # the same metrics

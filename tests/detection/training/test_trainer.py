@@ -91,11 +91,25 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(
     assert_same_weights(weights(resumed.model), weights(uninterrupted.model))
     assert_same_weights(weights(resumed.ema), weights(uninterrupted.ema))
     assert resumed.optimizer.param_groups[0]["lr"] == uninterrupted.optimizer.param_groups[0]["lr"]
+    # the coverage counts (and so the decoding plan) span the whole run, not the resumed part
+    assert torch.equal(resumed.bench.coverage, uninterrupted.bench.coverage)
+    assert resumed.decoding_plan() == uninterrupted.decoding_plan()
     # the losses logged after the resume are the uninterrupted run's, step for step
     losses = {r["step"]: r["loss"] for r in read_metrics(tmp_path) if "loss" in r}
     straight = {r["step"]: r["loss"] for r in read_metrics(Path(uninterrupted.cfg.run.output))
                 if "loss" in r}
     assert losses == straight
+
+
+def test_coverage_counts_are_no_buffer_ddp_could_overwrite_and_ride_in_the_checkpoint(
+        uninterrupted):
+    bench = uninterrupted.bench
+    assert not any(b is bench.coverage for b in bench.buffers())      # DDP broadcasts buffers
+    assert "coverage" not in bench.state_dict()
+    saved = checkpoint.load(Path(uninterrupted.cfg.run.output) / "last.pt")
+    assert torch.equal(saved["coverage"], bench.coverage) and bench.coverage.sum() > 0
+    # the coarse-children rule is limited to the exhaustive parents
+    assert bench.coarse_parents.tolist() == uninterrupted.taxset.super.exhaustive.tolist()
 
 
 @pytest.mark.slow
