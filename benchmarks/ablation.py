@@ -72,14 +72,17 @@ def write_oracle_taxonomies(taxset: supertax.TaxonomySet, out: Path) -> Path:
 def recipe_config(recipe_yaml: str, taxonomies: list[str], steps: int, eval_every: int,
                   seed: int, output: Path, overrides: dict | None = None) -> TrainConfig:
     """The recipe's options over the base: taxonomies, step budget, seed, output folder, and
-    ``overrides`` (``{section: {field: value}}``, e.g. a smaller image size for a smoke test)."""
+    ``overrides`` (``{section: {field: value}}``, e.g. a smaller image size for a smoke test).
+    A recipe's own ``run.val_every`` wins over ``eval_every`` (a pseudo-label schedule that
+    needs validations during training)."""
     tree = (yaml.safe_load(Path(recipe_yaml).read_text()) or {}) if recipe_yaml else {}
     for section, fields in (overrides or {}).items():
         tree.setdefault(section, {}).update(fields)
     tree.setdefault("data", {})["taxonomies"] = taxonomies
     tree.setdefault("optim", {})["steps"] = steps
-    tree.setdefault("run", {}).update(seed=seed, val_every=eval_every, output=str(output),
-                                      progress=False)
+    run = tree.setdefault("run", {})
+    run.setdefault("val_every", eval_every)
+    run.update(seed=seed, output=str(output), progress=False)
     return TrainConfig.from_dict(tree, where=recipe_yaml or "base")
 
 

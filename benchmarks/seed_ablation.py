@@ -51,9 +51,10 @@ VARIANTS = {"naive": ("naive.yaml", "masked"), "strict": ("strict.yaml", "masked
             "certain": ("certain.yaml", "masked"), "coarse": ("coarse.yaml", "masked"),
             "pseudo": ("pseudo.yaml", "masked"), "pseudo_pos": ("pseudo_pos.yaml", "masked"),
             "pseudo_late": ("pseudo_late.yaml", "masked"),
+            "pseudo_fit": ("pseudo_fit.yaml", "masked"),
             "separate": ("separate.yaml", "masked"), "oracle": ("base.yaml", "full")}
 MODES = ("flat", "hierarchy", "coverage")   # scoring modes: ablation.SCORING_DECODINGS
-MASKED = ("strict", "certain", "coarse", "pseudo", "pseudo_pos", "pseudo_late")
+MASKED = ("strict", "certain", "coarse", "pseudo", "pseudo_pos", "pseudo_late", "pseudo_fit")
 
 
 @dataclass(frozen=True)

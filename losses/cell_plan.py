@@ -44,7 +44,7 @@ class CellPlan:
     row_targets: Tensor
     row_weights: Tensor | None
     extra: tuple[Tensor, ...] | None
-    extra_weight: float
+    extra_weight: float | Tensor          # or [N], one per extra cell (soft pseudo-labels)
     ignored: tuple[Tensor, ...]
     coverage: Tensor | None = None
 
@@ -63,12 +63,13 @@ class CellPlan:
 def plan_cells(cls_targets: Tensor, num_classes: int, class_mask: Tensor | None = None,
                ancestors: Tensor | None = None, certain_cells: str = "none",
                teacher_probs: Tensor | None = None, pseudo: PseudoLabelConfig | None = None,
-               coverage: bool = False) -> CellPlan:
+               coverage: bool = False, pos_thresholds: Tensor | None = None) -> CellPlan:
     """The plan for ``cls_targets [B, A] int64`` (column, BACKGROUND or IGNORE).
 
     ``class_mask [B, K] bool`` (None: every column labeled, no masking), ``ancestors
     [K, K] bool``, ``certain_cells`` one of ``CERTAIN_CELLS``; ``teacher_probs [B, A, K]``
-    with ``pseudo`` turn masked cells into pseudo-labels (ignored without a class mask).
+    with ``pseudo`` turn masked cells into pseudo-labels (ignored without a class mask;
+    ``pos_thresholds [K]``: per-class positive thresholds, ``pseudo_cells``).
     """
     index = (cls_targets >= 0).nonzero(as_tuple=True)
     classes = cls_targets[index]
@@ -89,24 +90,45 @@ def plan_cells(cls_targets: Tensor, num_classes: int, class_mask: Tensor | None 
     cells = None
     if teacher_probs is not None and pseudo is not None:
         unknown = unknown_cells(background, index, row_certain, cls_targets, IGNORE)
-        cells = pseudo_cells(teacher_probs, unknown, ancestors, pseudo)
-        _add_pseudo(plan, cells, cls_targets, pseudo.weight)
+        cells = pseudo_cells(teacher_probs, unknown, ancestors, pseudo, pos_thresholds)
+        _add_pseudo(plan, cells, cls_targets, pseudo.weight,
+                    confidence(teacher_probs, cells, ancestors) if pseudo.soft else None)
     if coverage:
         plan.coverage = _coverage(cls_targets, index, row_targets, row_certain, background,
                                   class_mask, cells)
     return plan
 
 
-def _add_pseudo(plan: CellPlan, cells: PseudoCells, cls_targets: Tensor, weight: float) -> None:
-    """Fold the pseudo-labels into the plan: dense negatives, row cells, background positives."""
+def _add_pseudo(plan: CellPlan, cells: PseudoCells, cls_targets: Tensor, weight: float,
+                soft: Tensor | None = None) -> None:
+    """Fold the pseudo-labels into the plan: dense negatives, row cells, background positives.
+    With ``soft [B, A, K]`` (``confidence``) each cell's weight is also scaled by it."""
+    if soft is None:
+        pos_w, neg_w = cells.positive.float() * weight, cells.negative.float() * weight
+    else:
+        pos_w = torch.where(cells.positive, soft * weight, 0.0)
+        neg_w = torch.where(cells.negative, soft * weight, 0.0)
     # both weights are set: pseudo-labels come with a class mask
-    plan.negative_weight = plan.negative_weight + weight * cells.negative.float()  # type: ignore[operator]
-    rows_pos, rows_neg = cells.positive[plan.index], cells.negative[plan.index]
-    plan.row_targets = torch.maximum(plan.row_targets, rows_pos.float())
-    plan.row_weights = plan.row_weights + weight * (rows_pos | rows_neg).float()  # type: ignore[operator]
+    plan.negative_weight = plan.negative_weight + neg_w  # type: ignore[operator]
+    plan.row_targets = torch.maximum(plan.row_targets, cells.positive[plan.index].float())
+    plan.row_weights = plan.row_weights + (pos_w + neg_w)[plan.index]  # type: ignore[operator]
     on_background = cells.positive & (cls_targets == BACKGROUND).unsqueeze(-1)
     plan.extra = on_background.nonzero(as_tuple=True)
-    plan.extra_weight = weight
+    plan.extra_weight = pos_w[plan.extra] if soft is not None else weight
+
+
+def confidence(probs: Tensor, cells: PseudoCells, ancestors: Tensor | None) -> Tensor:
+    """``[B, A, K]``: the teacher's confidence in each pseudo-label (0 elsewhere): ``1 - p``
+    at a pseudo-negative; at a pseudo-positive the highest ``p`` of the column and its
+    descendants (an ancestor made positive by a confident child is as sure as the child)."""
+    out = torch.where(cells.negative, 1.0 - probs, 0.0)
+    b, a, k = cells.positive.nonzero(as_tuple=True)
+    if len(k):
+        K = probs.shape[-1]
+        below = (ancestors[:, k].T if ancestors is not None else   # [N, K]: k and descendants
+                 torch.nn.functional.one_hot(k, K).bool())
+        out[b, a, k] = torch.where(below, probs[b, a], 0.0).amax(1)
+    return out
 
 
 def _coverage(cls_targets: Tensor, index: tuple[Tensor, ...], row_targets: Tensor,

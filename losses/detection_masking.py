@@ -71,7 +71,8 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
                           teacher_probs: Tensor | None = None,
                           pseudo: PseudoLabelConfig | None = None,
                           coverage: bool = False,
-                          coarse_parents: Tensor | None = None) -> LossDict:
+                          coarse_parents: Tensor | None = None,
+                          pseudo_thresholds: Tensor | None = None) -> LossDict:
     """Masked focal class loss + weighted Huber box loss on flat anchors; a named dict.
 
     ``cls_logits [B, A, K]``, ``box_pred [B, A, 4]`` (any float dtype; the math is float32
@@ -81,7 +82,8 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
     ``cfg.certain_cells`` makes them certain, see ``taxdet.losses.certain_cells``),
     ``ancestors [K, K] bool`` (a class-j positive is positive for every column of row j),
     ``box_weights [B, A]`` (scales each anchor's box loss), ``teacher_probs [B, A, K]`` with
-    ``pseudo`` (pseudo-labels in the cells still masked). With ``cfg.coarse_children``
+    ``pseudo`` (pseudo-labels in the cells still masked; ``pseudo_thresholds [K]``, optional,
+    per-class positive thresholds). With ``cfg.coarse_children``
     (``taxdet.losses.coarse_children``), a box's masked children also train as a set, a term
     of the class loss; ``coarse_parents [K] bool`` limits it to those box classes (None: every
     class with children). Both losses are divided by ``num_positives.sum() + 1`` as in
@@ -93,7 +95,7 @@ def masked_detection_loss(cls_logits: Tensor, box_pred: Tensor, cls_targets: Ten
     if ancestors is not None:
         ancestors = as_ancestors(ancestors, cls_logits.shape[-1], cls_logits.device)
     plan = plan_cells(cls_targets, cls_logits.shape[-1], class_mask, ancestors,
-                      cfg.certain_cells, teacher_probs, pseudo, coverage)
+                      cfg.certain_cells, teacher_probs, pseudo, coverage, pseudo_thresholds)
     with torch.autocast(device_type=cls_logits.device.type, enabled=False):
         normalizer = (num_positives.sum() + 1.0).float()
         smoothing = 0.0 if cfg.legacy_focal else cfg.label_smoothing

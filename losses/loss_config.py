@@ -77,6 +77,15 @@ class PseudoLabelConfig:
     neg_threshold: float = config_field(0.05, "teacher score at or below which a masked cell "
                                         "is a negative, in [0, pos_threshold)")
     weight: float = config_field(0.5, "loss weight of a pseudo-labeled cell, in (0, 1]")
+    soft: bool = config_field(False, "scale each pseudo-labeled cell's weight by the teacher's "
+                              "confidence in it (p for a positive, 1 - p for a negative)")
+    start_ap: float = config_field(0.0, "also wait for a validation AP >= this before the "
+                                   "first pseudo-label (0: start_step alone), in [0, 1)")
+    class_precision: float = config_field(
+        0.0, "0: one pos_threshold for every class; else each class's positive threshold is "
+        "the lowest teacher score reaching this precision on the validation images of the "
+        "customers that label the class, refitted at every validation (a class without such a "
+        "fit gets no pseudo-positive), in [0, 1)")
 
     def __post_init__(self) -> None:
         problems = [msg for bad, msg in [
@@ -86,6 +95,9 @@ class PseudoLabelConfig:
             (not 0.0 <= self.neg_threshold < self.pos_threshold,
              f"neg_threshold must be in [0, pos_threshold), got {self.neg_threshold}"),
             (not 0.0 < self.weight <= 1.0, f"weight must be in (0, 1], got {self.weight}"),
+            (not 0.0 <= self.start_ap < 1.0, f"start_ap must be in [0, 1), got {self.start_ap}"),
+            (not 0.0 <= self.class_precision < 1.0,
+             f"class_precision must be in [0, 1), got {self.class_precision}"),
         ] if bad]
         if problems:
             raise ConfigError("PseudoLabelConfig: " + "; ".join(problems))

@@ -3,8 +3,11 @@
 The teacher is the EMA model (``taxdet.detection.training``). In a masked cell only (a cell that
 neither the sample's taxonomy nor the ``certain_cells`` rules decide), a teacher probability
 ``>= pos_threshold`` makes the cell a positive, ``<= neg_threshold`` a negative, each with
-loss weight ``weight``; anything between stays masked. A pseudo-positive child also makes its
-(masked) ancestors positive: one object is one path up the tree.
+loss weight ``weight`` (times the teacher's confidence, ``p`` or ``1 - p``, with ``soft``);
+anything between stays masked. Per-class positive thresholds ``[K]`` (fitted on validation,
+``taxdet.detection.training.pseudo_schedule``) may replace ``pos_threshold``. A
+pseudo-positive child also makes its (masked) ancestors positive: one object is one path up
+the tree.
 """
 
 from __future__ import annotations
@@ -26,16 +29,19 @@ class PseudoCells:
 
 
 def pseudo_cells(teacher_probs: Tensor, unknown: Tensor, ancestors: Tensor | None,
-                 cfg: PseudoLabelConfig) -> PseudoCells:
+                 cfg: PseudoLabelConfig, pos_thresholds: Tensor | None = None) -> PseudoCells:
     """Pseudo-positive and pseudo-negative cells among the ``unknown [B, A, K]`` ones.
 
     ``teacher_probs [B, A, K]``: the teacher's sigmoid scores; ``ancestors [K, K] bool``
-    (``ancestors[j, i]``: i is j or an ancestor of j) or None for a flat taxonomy.
+    (``ancestors[j, i]``: i is j or an ancestor of j) or None for a flat taxonomy;
+    ``pos_thresholds [K]`` (optional) per-class positive thresholds instead of
+    ``cfg.pos_threshold`` (``inf``: never a pseudo-positive).
     """
     if teacher_probs.shape != unknown.shape:
         raise ValueError(f"teacher_probs: expected shape {list(unknown.shape)}, got "
                          f"{list(teacher_probs.shape)}")
-    positive = unknown & (teacher_probs >= cfg.pos_threshold)
+    threshold = cfg.pos_threshold if pos_thresholds is None else pos_thresholds
+    positive = unknown & (teacher_probs >= threshold)
     if ancestors is not None and bool(positive.any()):
         # cell i turns positive when some positive j has i among its ancestors
         up = (positive.flatten(0, 1).float() @ ancestors.float()) > 0

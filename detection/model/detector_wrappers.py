@@ -53,6 +53,8 @@ class TrainBench(nn.Module):
                              persistent=False)
         self.loss_cfg = loss_cfg
         self.pseudo = pseudo
+        # [K] per-class pseudo-positive thresholds (pseudo.class_precision), set by the trainer
+        self.register_buffer("pseudo_thresholds", None, persistent=False)
         # [K] bool: the box classes whose children the coarse_children term trains (None: all)
         self.register_buffer("coarse_parents", None if coarse_parents is None else
                              torch.as_tensor(coarse_parents, dtype=torch.bool), persistent=False)
@@ -86,7 +88,8 @@ class TrainBench(nn.Module):
             t.cls_targets, t.box_targets, t.num_positives, self.loss_cfg,
             class_mask=class_mask, ancestors=self.ancestors, box_weights=t.box_weights,
             teacher_probs=probs, pseudo=self.pseudo if probs is not None else None,
-            coverage=self.coverage.shape[0] > 0, coarse_parents=self.coarse_parents)
+            coverage=self.coverage.shape[0] > 0, coarse_parents=self.coarse_parents,
+            pseudo_thresholds=self.pseudo_thresholds)
         if "coverage" in out:
             counts = out.pop("coverage")
             self.coverage = self.coverage.to(counts.device)

@@ -9,17 +9,19 @@ import numpy as np
 
 from taxdet.detection.engine.hooks import HookBase
 from taxdet.detection.training.coverage import KINDS, coverage_table, write_coverage
+from taxdet.detection.training.pseudo_schedule import teacher_ready
 
 logger = logging.getLogger(__name__)
 
 
 class PseudoLabelTeacher(HookBase):
-    """From ``pseudo.start_step`` on, the EMA model is the teacher whose confident scores
-    pseudo-label masked cells (``trainer.teacher``; None before)."""
+    """Once ``teacher_ready`` (``taxdet.detection.training.pseudo_schedule``), the EMA model is
+    the teacher whose confident scores pseudo-label masked cells (``trainer.teacher``; None
+    before)."""
 
     def before_step(self) -> None:
         t = self.trainer
-        started = t.state.step >= t.cfg.pseudo.start_step
+        started = teacher_ready(t.cfg.pseudo, t.state.step, t.state.history, t.metric)
         t.teacher = t.ema.module if started else None
 
 

@@ -37,6 +37,7 @@ from taxdet.detection.prediction.predictor import predict
 from taxdet.detection.training import warm_start
 from taxdet.detection.training.coverage import decoding_plan
 from taxdet.detection.training.detection_hooks import CoverageReport, PseudoLabelTeacher
+from taxdet.detection.training.pseudo_schedule import class_thresholds
 from taxdet.detection.training.train_data import TrainData, build_data, warn_empty_classes
 from taxdet.supertax.validate import decoding_notes
 
@@ -136,6 +137,8 @@ class Trainer(TrainerBase):
         state = super().checkpoint_state()
         counts = self.bench.coverage.cpu().numpy() if self._counts is None else self._counts
         state["coverage"] = torch.as_tensor(counts)
+        if self.bench.pseudo_thresholds is not None:
+            state["pseudo_thresholds"] = self.bench.pseudo_thresholds.cpu()
         plan = self.decoding_plan(counts)
         if plan is not None:
             state["decoding_plan"] = plan
@@ -145,6 +148,8 @@ class Trainer(TrainerBase):
         """The engine's state, and the coverage counts so far (kept on the main rank only, so
         that the ranks' sum counts them once)."""
         super()._restore(ckpt)
+        if isinstance(ckpt.get("pseudo_thresholds"), torch.Tensor):
+            self._set_pseudo_thresholds(ckpt["pseudo_thresholds"].numpy())
         counts = ckpt.get("coverage")
         if (self.dist.is_main and isinstance(counts, torch.Tensor)
                 and counts.shape == self.bench.coverage.shape):
@@ -167,11 +172,31 @@ class Trainer(TrainerBase):
         results = predict(predictor, loader, self.device)
         self.model.train()  # predict() switched it to eval when there is no EMA
         parts = distributed.gather_objects((results, predictor.dropped), self.dist)
-        metrics = None
+        metrics = thresholds = None
         if self.dist.is_main:
-            metrics = self._evaluate([r for part, _ in parts for r in part])
+            merged = [r for part, _ in parts for r in part]
+            metrics = self._evaluate(merged)
             metrics.update(self._decoding_record(predictor.decoding, [d for _, d in parts]))
+            thresholds = self._pseudo_thresholds(merged)
+        self._set_pseudo_thresholds(distributed.broadcast_object(thresholds, self.dist))
         return distributed.broadcast_object(metrics, self.dist)
+
+    def _pseudo_thresholds(self, results: list[dict]) -> np.ndarray | None:
+        """The teacher's per-class pseudo-positive thresholds fitted on these validation
+        results (``pseudo.class_precision``; None when off or without validation images)."""
+        p = self.cfg.pseudo
+        if not (p.enabled and p.class_precision > 0 and self._val_gt is not None):
+            return None
+        return class_thresholds(self._val_gt, results, list(self.taxset.names),
+                                p.class_precision)
+
+    def _set_pseudo_thresholds(self, thresholds: np.ndarray | None) -> None:
+        if thresholds is not None:
+            self.bench.pseudo_thresholds = torch.as_tensor(thresholds, device=self.device)
+            logger.info("pseudo-label thresholds (teacher precision >= %g on the customers "
+                        "that label the class): %s", self.cfg.pseudo.class_precision,
+                        ", ".join(f"{n} {t:.3f}" for n, t in zip(self.taxset.names,
+                                                                 thresholds.tolist())))
 
     def _decoding_record(self, decoding: str, dropped: list[DroppedBoxes]) -> dict:
         """``{"decoding", "degenerate_boxes_dropped"}`` for the validation metrics; the first

@@ -67,6 +67,13 @@ def test_unknown_rule_is_a_config_error():
         DetectionLossConfig(certain_cells="some")
 
 
+@pytest.mark.parametrize("field, value", [("start_ap", 1.0), ("start_ap", -0.1),
+                                          ("class_precision", 1.0), ("class_precision", -1.0)])
+def test_pseudo_schedule_settings_out_of_range_are_config_errors(field, value):
+    with pytest.raises(ConfigError, match=f"{field} must be in"):
+        PseudoLabelConfig(enabled=True, **{field: value})
+
+
 def _pseudo_signs(tree, teacher_value, cls_targets, tax_rows, **pseudo):
     ancestors, masks = tree
     B, A = cls_targets.shape
@@ -100,6 +107,37 @@ def test_pseudo_cells_carry_their_weight(tree):
     _, half = _pseudo_signs(tree, 0.01, torch.tensor([[BACKGROUND]]), [0], weight=0.5)
     torch.testing.assert_close(half[0, 0, VEHICLE:], full[0, 0, VEHICLE:] * 0.5)
     torch.testing.assert_close(half[0, 0, :VEHICLE], full[0, 0, :VEHICLE])   # certain cells
+
+
+def test_soft_pseudo_labels_weigh_each_cell_by_the_teachers_confidence(tree):
+    ancestors, masks = tree
+    x = torch.zeros(1, 2, 7)
+    probs = torch.tensor([0.9, 0.3, 0.3, 0.02, 0.04, 0.8, 0.01]).expand(1, 2, 7).contiguous()
+    targets = torch.tensor([[PERSON, BACKGROUND]])
+    hard, soft = (plan_cells(targets, 7, masks[[0]], ancestors, "all", probs,
+                             PseudoLabelConfig(enabled=True, weight=0.5, soft=s))
+                  for s in (False, True))
+    w_hard, w_soft = hard.dense_weight(x.shape), soft.dense_weight(x.shape)
+    # the box's masked child cells: adult unsure (masked), child unsure; background anchor:
+    # truck 0.8 a pseudo-positive, and so vehicle (as sure as its child), car 0.04 and light
+    # 0.01 pseudo-negatives
+    assert w_hard[0, 1, VEHICLE:].tolist() == [0.5, 0.5, 0.5, 0.5]
+    torch.testing.assert_close(w_soft[0, 1, VEHICLE:],
+                               torch.tensor([0.8, 0.96, 0.8, 0.99]) * 0.5)
+    torch.testing.assert_close(w_soft[0, :, :VEHICLE], w_hard[0, :, :VEHICLE])  # certain cells
+
+
+def test_per_class_thresholds_replace_the_single_one(tree):
+    ancestors, masks = tree
+    probs = torch.full((1, 1, 7), 0.7)
+    thresholds = torch.full((7,), float("inf"))
+    thresholds[LIGHT] = 0.6                      # only traffic_light was fitted
+    plan = plan_cells(torch.tensor([[BACKGROUND]]), 7, masks[[0]], ancestors, "all", probs,
+                      PseudoLabelConfig(enabled=True), pos_thresholds=thresholds)
+    assert set(zip(*(t.tolist() for t in plan.extra))) == {(0, 0, LIGHT)}
+    plain = plan_cells(torch.tensor([[BACKGROUND]]), 7, masks[[0]], ancestors, "all", probs,
+                       PseudoLabelConfig(enabled=True))
+    assert len(plain.extra[0]) == 4              # vehicle, car, truck, light at 0.5
 
 
 def test_pseudo_positive_child_makes_its_masked_ancestor_positive(tree):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from taxdet.core.errors import ConfigError
 from taxdet.detection.model import detector_wrappers as benches
@@ -59,3 +60,29 @@ def test_coverage_without_pseudo_has_no_pseudo_cells_and_warns_about_untrained_c
 def test_pseudo_labels_need_the_ema_teacher(tiny_tax, tmp_path):
     with pytest.raises(ConfigError, match=r"pseudo.enabled needs the EMA teacher"):
         tiny_train_config(tiny_tax, tmp_path, optim={"ema_decay": 0.0}, pseudo={"enabled": True})
+
+
+@pytest.mark.slow
+def test_fitted_schedule_waits_for_the_teachers_ap_and_refits_thresholds_at_validation(
+        tiny_tax, tmp_path, monkeypatch):
+    """start_ap: no teacher before a validation reached it; class_precision: thresholds fitted
+    at every validation, one per column, saved in the checkpoint and restored on resume."""
+    calls = []
+    real = benches.teacher_class_probs
+    monkeypatch.setattr(benches, "teacher_class_probs",
+                        lambda *a: calls.append(1) or real(*a))
+    pseudo = {"enabled": True, "start_step": 0, "start_ap": 0.99, "class_precision": 0.5}
+    cfg = tiny_train_config(tiny_tax, tmp_path, optim={"steps": 2}, pseudo=pseudo,
+                            run={"val_every": 1})
+    trainer = Trainer(cfg)
+    trainer.fit()
+    assert calls == []                                   # a tiny model never reaches AP 0.99
+    fitted = trainer.bench.pseudo_thresholds
+    assert fitted is not None and fitted.shape == (trainer.taxset.num_classes,)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["pseudo_thresholds"]
+    assert torch.equal(saved, fitted.cpu())
+    reached = tiny_train_config(tiny_tax, tmp_path / "low", optim={"steps": 2},
+                                pseudo={**pseudo, "start_ap": 1e-9}, run={"val_every": 1})
+    monkeypatch.setattr(Trainer, "validate", lambda self: {"AP": 0.5})
+    Trainer(reached).fit()
+    assert len(calls) == 1                               # step 2, after step 1's validation
