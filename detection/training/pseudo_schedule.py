@@ -16,8 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from taxdet.detection.evaluation.groundtruth import GroundTruth
-from taxdet.detection.evaluation.threshold_fit import (MIN_GT_BOXES, class_matches,
-                                                       pick_threshold, scored_predictions)
+from taxdet.detection.evaluation.threshold_fit import (
+    MIN_GT_BOXES,
+    class_matches,
+    pick_threshold,
+    scored_predictions,
+)
 from taxdet.losses.loss_config import PseudoLabelConfig
 
 
