@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "tasks with predictions, and OUT.label_config.xml; results: COCO results "
                      "list (default: %(default)s)")
     out.add_argument("--url-prefix", metavar="URL", help="label-studio: image URL = URL + "
-                     "file_name (default: /data/local-files/?d=, Label Studio's local files "
-                     "with LOCAL_FILES_DOCUMENT_ROOT at the images' folder)")
+                     "file_name, percent-encoded (default: /data/local-files/?d=, Label "
+                     "Studio's local files with LOCAL_FILES_DOCUMENT_ROOT at the images' "
+                     "folder)")
     flags.add_draw(out, "each image with its detections drawn, as <file_name>.png,",
                    default="no drawings")
     flags.add_overwrite(out, "existing --out / --draw files that predict.py did not write")

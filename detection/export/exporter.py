@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import glob
 import io
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -231,23 +234,61 @@ def write_export(exported: Exported, out: str | Path, fmt: str, opset: int = DEF
 
 @contextlib.contextmanager
 def staged(out: Path) -> Iterator[Path]:
-    """A hidden temporary folder beside ``out`` (``.<name>.<random>``), removed with whatever is
-    still in it; ``out``'s folder is created for it, and removed again on failure when it was
-    created here and is left empty. ``OutputError`` when it cannot be created."""
+    """A hidden temporary folder beside ``out`` (``.<name>.staging-<random>``), removed with
+    whatever is still in it; ``out``'s folder is created for it, and removed again on failure
+    when it was created here and is left empty. ``OutputError`` when it cannot be created.
+
+    The folder holds a ``.lock`` this process keeps locked (``flock``), so the staging folders
+    of a killed export, whose lock died with it, are removed by the next export of ``out``
+    (``remove_stale_staging``); a running export's are left alone."""
     made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        folder = tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent)
+        remove_stale_staging(out)
+        folder = tempfile.TemporaryDirectory(prefix=f".{out.name}{STAGING}", dir=out.parent)
     except OSError as exc:
         raise OutputError(f"{out}: cannot write here ({exc.strerror or exc})") from None
     try:
-        with folder as name:
+        with folder as name, _locked(Path(name) / ".lock"):
             yield Path(name)
     except BaseException:
         for parent in made:  # innermost first
             with contextlib.suppress(OSError):
                 parent.rmdir()
         raise
+
+
+STAGING = ".staging-"   # .<name>.staging-<random>/: an export's staging folder
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove the staging folders of ``out`` that no running export holds (a killed one's);
+    returns them."""
+    removed = []
+    for folder in out.parent.glob(f".{glob.escape(out.name)}{STAGING}*"):
+        lock = folder / ".lock"
+        if folder.is_symlink() or not folder.is_dir() or not lock.is_file():
+            continue
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue                                 # an export is running: not ours to take
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def read_label_map(path: str | Path) -> dict:

@@ -25,6 +25,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from taxdet.detection.prediction.customer_labels import LabelSpace
@@ -106,13 +107,14 @@ def prediction(results: list[dict], space: LabelSpace, size: tuple[int, int],
 def label_studio_tasks(images: list[dict], results: list[dict], space: LabelSpace,
                        config: LabelingConfig, version: str,
                        url_prefix: str = LOCAL_FILES_URL) -> list[dict]:
-    """One task per image (COCO records), its ``data`` the image URL (``url_prefix`` +
-    ``file_name``) and ``file_name``, with one prediction of ``results`` (COCO results in
+    """One task per image (COCO records), its ``data`` the image URL (``url_prefix`` + the
+    percent-encoded ``file_name``, ``/`` kept: ``+&#%?`` and spaces survive as a query value
+    or a path) and ``file_name``, with one prediction of ``results`` (COCO results in
     ``space``'s ids)."""
     per_image: dict[int, list[dict]] = {img["id"]: [] for img in images}
     for r in results:
         per_image[r["image_id"]].append(r)
-    return [{"data": {config.image_key: url_prefix + img["file_name"],
+    return [{"data": {config.image_key: url_prefix + quote(img["file_name"], safe="/"),
                       "file_name": img["file_name"]},
              "predictions": [prediction(per_image[img["id"]], space,
                                         (img["width"], img["height"]), config, version)]}

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import taxdet.supertax as supertax
 from taxdet.core.files import check_outputs, taxonomy_inputs
-from taxdet.detection.model.drawable_boxes import warn_dropped
+from taxdet.detection.model.drawable_boxes import DroppedBoxes, warn_dropped
 from taxdet.detection.prediction.customer_labels import (
     LabelSpace,
     TrainingTaxonomies,
@@ -87,11 +87,13 @@ class PredictOptions:
 
 @dataclass
 class PredictionRun:
-    """The images read, the kept detections (in ``space``'s ids) and the label space."""
+    """The images read, the kept detections (in ``space``'s ids), the label space, and the
+    boxes the drawable-box rule dropped."""
 
     images: ImageSet
     results: list[dict]
     space: LabelSpace
+    dropped: DroppedBoxes = field(default_factory=DroppedBoxes)
 
 
 def label_space(opts: PredictOptions, taxset: supertax.TaxonomySet, cfg) -> LabelSpace:
@@ -113,7 +115,8 @@ def check_thresholds(thresholds: Thresholds | None, space: LabelSpace, path: Pat
 
 
 def prediction_summary(run: PredictionRun, out: Path) -> str:
-    """Detections per label, and the labels not predicted."""
+    """Detections per label, the labels not predicted, and what was dropped or skipped (every
+    format: a results or task file has no room for these counts)."""
     images, results, space = run.images, run.results, run.space
     per = Counter(r["category_id"] for r in results)
     lines = [f"wrote {out}: {len(results)} detections on {len(images.images)} images, in "
@@ -122,6 +125,8 @@ def prediction_summary(run: PredictionRun, out: Path) -> str:
               if name not in space.not_predicted]
     if space.not_predicted:
         lines.append(f"not predicted (maps_to: null): {', '.join(space.not_predicted)}")
+    lines.append(f"dropped {run.dropped.boxes} undrawable boxes on {run.dropped.images} images, "
+                 f"skipped {len(images.skipped)} unreadable images")
     return "\n".join(lines)
 
 
@@ -217,7 +222,8 @@ def run_prediction(opts: PredictOptions, detector: DetectorFactory | None = None
             **predictor.dropped.info(), **id_info}
     write_prelabels(opts.out, opts.format, Prelabels(records, results, space, info),
                     opts.checkpoint, opts.url_prefix)
-    return PredictionRun(ImageSet(records, images.base, images.skipped), results, space)
+    return PredictionRun(ImageSet(records, images.base, images.skipped), results, space,
+                         predictor.dropped)
 
 
 def save_run_drawings(run: PredictionRun, folder: Path) -> list[Path]:

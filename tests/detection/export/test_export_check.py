@@ -3,6 +3,8 @@ checkpoint and one with huge box outputs pass; a failed check leaves nothing on 
 
 from __future__ import annotations
 
+import fcntl
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,20 @@ def test_compare_reads_exported_outputs_at_the_eager_detections():
     assert not compare((boxes, logits), (shifted, logits), batch, post).passed
     nudged = logits + 1e-5  # float noise in the head: within tolerance
     assert compare((boxes, logits), (boxes, nudged), batch, post).passed
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(checkpoints, tmp_path):
+    out = tmp_path / "m.onnx"
+    killed, running = tmp_path / ".m.onnx.staging-dead", tmp_path / ".m.onnx.staging-live"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / ".lock").touch()
+        (folder / "m.onnx").write_bytes(b"half written")
+    other = tmp_path / ".other.onnx.staging-dead"           # another output's: not touched
+    other.mkdir()
+    (other / ".lock").touch()
+    with open(running / ".lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)                      # an export still at work
+        write_export(build_export(checkpoints / "young.pt"), out, "onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".m.onnx.staging-live", ".other.onnx.staging-dead", "m.onnx", "m.onnx.labels.json"]
