@@ -263,9 +263,13 @@ STAGING = ".staging-"   # .<name>.staging-<random>/: an export's staging folder
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    """Hold an ``flock`` on ``path``, which appears already locked (made under another name,
+    locked, then renamed), so no sweeper ever sees it unlocked while this process lives."""
+    fresh = path.with_name(path.name + ".new")
+    fd = os.open(fresh, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        os.replace(fresh, path)
         yield
     finally:
         os.close(fd)
@@ -279,15 +283,18 @@ def remove_stale_staging(out: Path) -> list[Path]:
         lock = folder / ".lock"
         if folder.is_symlink() or not folder.is_dir() or not lock.is_file():
             continue
-        fd = os.open(lock, os.O_RDWR)
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:           # gone meanwhile (another export swept it), or not ours
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue                                 # an export is running: not ours to take
+            shutil.rmtree(folder, ignore_errors=True)   # still locked: nobody starts in it
+            removed.append(folder)
+        except OSError:           # held by a running export (or no locks here): left alone
+            continue
         finally:
             os.close(fd)
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
     return removed
 
 

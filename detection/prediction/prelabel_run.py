@@ -125,7 +125,7 @@ def prediction_summary(run: PredictionRun, out: Path) -> str:
               if name not in space.not_predicted]
     if space.not_predicted:
         lines.append(f"not predicted (maps_to: null): {', '.join(space.not_predicted)}")
-    lines.append(f"dropped {run.dropped.boxes} undrawable boxes on {run.dropped.images} images, "
+    lines.append(f"dropped {run.dropped.boxes} degenerate boxes on {run.dropped.images} images, "
                  f"skipped {len(images.skipped)} unreadable images")
     return "\n".join(lines)
 

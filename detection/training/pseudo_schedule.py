@@ -9,6 +9,10 @@
   view, ``taxdet.detection.evaluation.threshold_fit``). A class with fewer than
   ``MIN_GT_BOXES`` validation boxes, without detections, or that never reaches the precision
   gets ``inf``: no pseudo-positive. Before the first validation every class has ``inf`` too.
+  The thresholds are fitted on the validation's detection scores (after NMS, under the run's
+  decoding) and applied to each anchor's own column: the same score for a leaf; for a
+  parent, whose decoded score is at least its own column's, a conservative cut (its
+  pseudo-positives come mostly from its children's anyway, one path up the tree).
 """
 
 from __future__ import annotations

@@ -91,6 +91,8 @@ class Trainer(TrainerBase):
         self._val_gt = None
         self._warned_dropped = False
         self._counts: np.ndarray | None = None   # the ranks' coverage counts at the last save
+        if cfg.pseudo.enabled and cfg.pseudo.class_precision > 0:   # none until a validation
+            self._set_pseudo_thresholds(np.full(self.taxset.num_classes, np.inf, np.float32))
         hooks: list[HookBase] = [CoverageReport()]
         if cfg.pseudo.enabled:
             hooks.insert(0, PseudoLabelTeacher())
@@ -113,12 +115,18 @@ class Trainer(TrainerBase):
         if self.cfg.run.taxonomy_mask or self.cfg.model.heads == "per-taxonomy":  # masked
             for note in decoding_notes(self.taxset.super, self.taxset.taxonomies):
                 logger.warning(note)
+        p = self.cfg.pseudo
+        if p.enabled and (p.start_ap > 0 or p.class_precision > 0) and not self.data.val.samples:
+            logger.warning("pseudo.start_ap and pseudo.class_precision wait for validations, "
+                           "but the val split is empty: the teacher will never pseudo-label "
+                           "(give split.val_fraction > 0)")
 
     # -- decoding plan -------------------------------------------------------------------------
     def coverage_counts(self) -> np.ndarray:
         """``[T, 6, K]`` the coverage counts of every rank so far, summed (a collective under
         DDP: every rank calls it; ``save`` and ``CoverageReport`` do)."""
-        return distributed.sum_over_ranks(self.bench.coverage, self.dist).cpu().numpy()
+        counts = self.bench.coverage.to(self.device)    # on the CPU until the first step
+        return distributed.sum_over_ranks(counts, self.dist).cpu().numpy()
 
     def decoding_plan(self, counts: np.ndarray | None = None) -> dict | None:
         """The decoding plan of the coverage counts (``coverage_counts`` when not given; None
@@ -193,6 +201,7 @@ class Trainer(TrainerBase):
     def _set_pseudo_thresholds(self, thresholds: np.ndarray | None) -> None:
         if thresholds is not None:
             self.bench.pseudo_thresholds = torch.as_tensor(thresholds, device=self.device)
+        if thresholds is not None and self.dist.is_main and np.isfinite(thresholds).any():
             logger.info("pseudo-label thresholds (teacher precision >= %g on the customers "
                         "that label the class): %s", self.cfg.pseudo.class_precision,
                         ", ".join(f"{n} {t:.3f}" for n, t in zip(self.taxset.names,

@@ -68,4 +68,4 @@ def test_label_studio_tasks_carry_scored_predictions_and_the_config(world, run_t
     assert (config.from_name, config.to_name, config.image_key) == ("label", "image", "image")
     assert "tasks.label_config.xml" in printed
     # a task file has no room for the counts: the summary says what was dropped and skipped
-    assert "dropped 0 undrawable boxes on 0 images, skipped 0 unreadable images" in printed
+    assert "dropped 0 degenerate boxes on 0 images, skipped 0 unreadable images" in printed

@@ -75,6 +75,7 @@ def test_fitted_schedule_waits_for_the_teachers_ap_and_refits_thresholds_at_vali
     cfg = tiny_train_config(tiny_tax, tmp_path, optim={"steps": 2}, pseudo=pseudo,
                             run={"val_every": 1})
     trainer = Trainer(cfg)
+    assert torch.isinf(trainer.bench.pseudo_thresholds).all()   # no pseudo-positive before a fit
     trainer.fit()
     assert calls == []                                   # a tiny model never reaches AP 0.99
     fitted = trainer.bench.pseudo_thresholds
