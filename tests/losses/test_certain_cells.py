@@ -34,7 +34,7 @@ def _signs(rule, tree, cls_targets, tax_rows):
     logits = torch.zeros(len(tax_rows), cls_targets.shape[1], 7, requires_grad=True)
     out = masked_detection_loss(logits, torch.zeros(*logits.shape[:2], 4), cls_targets,
                                 torch.zeros(*logits.shape[:2], 4), torch.ones(len(tax_rows)),
-                                DetectionLossConfig(certain_cells=rule),
+                                DetectionLossConfig(certain_cells=rule, coarse_children="none"),
                                 class_mask=masks[tax_rows], ancestors=ancestors)
     (grad,) = torch.autograd.grad(out["class_loss"], logits)
     return ["".join(POS if g < 0 else NEG if g > 0 else MASKED for g in row)

@@ -66,7 +66,8 @@ def test_fused_loss_matches_naive_reference_with_all_extras(batch, rule):
     ts = supertax.load([DRIVING])
     class_mask = torch.from_numpy(ts.masks[[0, 2]])            # customer_a, customer_c
     box_weights = torch.rand(cls_targets.shape, generator=torch.Generator().manual_seed(1)) + 0.5
-    cfg = DetectionLossConfig(label_smoothing=0.1, certain_cells=rule)
+    cfg = DetectionLossConfig(label_smoothing=0.1, certain_cells=rule,
+                              coarse_children="none")
     ours = masked_detection_loss(cls_logits, box_pred, cls_targets, box_targets, num_pos, cfg,
                                  class_mask=class_mask, ancestors=ts.ancestors,
                                  box_weights=box_weights)
