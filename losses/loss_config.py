@@ -35,9 +35,9 @@ class DetectionLossConfig:
         "masking; positives = + ancestors of a box's class; rows = + off-path negatives at a "
         "box's anchors; all = + negatives inherited down the tree at background anchors")
     coarse_children: str = config_field(
-        "none", "at a box labeled only with a parent, train its masked children as a set: "
-        "none = off; noisy_or = one focal positive of P = 1 - prod(1 - p_child) "
-        "(taxdet.losses.coarse_children)")
+        "noisy_or", "at a box labeled only with an exhaustive parent, train its masked "
+        "children as a set: noisy_or = one focal positive of P = 1 - prod(1 - p_child) "
+        "(taxdet.losses.coarse_children); none = off")
     coarse_children_weight: float = config_field(1.0, "weight of the coarse_children term "
                                                  "against the class loss, > 0")
 

@@ -148,7 +148,7 @@ def test_config_rejects_unknown_rule_and_bad_weight():
         DetectionLossConfig(coarse_children="softmax")
     with pytest.raises(ConfigError, match="coarse_children_weight must be > 0"):
         DetectionLossConfig(coarse_children_weight=0.0)
-    assert DetectionLossConfig().coarse_children == "none"
+    assert DetectionLossConfig().coarse_children == "noisy_or"      # on by default (ablation)
 
 
 def test_extreme_logits_outside_the_set_do_not_leak():
