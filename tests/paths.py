@@ -4,3 +4,4 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVING = REPO / "taxonomies" / "driving"
+WAREHOUSE = REPO / "taxonomies" / "warehouse"

@@ -1,15 +1,25 @@
 """benchmarks/seed_ablation.py: the variants' recipes, scoring both decodings, seed statistics."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+import taxdet.supertax as supertax
 from benchmarks.ablation import recipe_config, score_both_ways
-from benchmarks.seed_ablation import RECIPES, VARIANTS, markdown, ratios, summarize
+from benchmarks.seed_ablation import (
+    RECIPES,
+    VARIANTS,
+    coarse_leaves,
+    markdown,
+    ratios,
+    summarize,
+)
 from taxdet.detection.evaluation import evaluate
 from taxdet.detection.model.detector_config import TrainConfig
 from taxdet.detection.prediction.predictor import load_predictor, predict_images
 from tests.factories import TINY_SIZE, make_checkpoint, make_demo
-from tests.paths import DRIVING
+from tests.paths import DRIVING, WAREHOUSE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,7 +36,9 @@ def test_variants_share_model_optimizer_augmentation_and_differ_in_one_thing(tmp
             "efficientdet_d0", 256, cfgs["oracle"].optim, cfgs["oracle"].augment)
     assert cfgs["naive"].run.taxonomy_mask is False
     assert cfgs["strict"].loss.certain_cells == "none"
-    assert cfgs["certain"].loss == cfgs["oracle"].loss == TrainConfig().loss   # the default
+    default = TrainConfig().loss
+    assert cfgs["coarse"].loss == cfgs["oracle"].loss == default      # the default loss
+    assert cfgs["certain"].loss == replace(default, coarse_children="none")
     assert cfgs["pseudo"].pseudo.enabled and not cfgs["certain"].pseudo.enabled
     assert cfgs["separate"].model.heads == "per-taxonomy"
 
@@ -49,8 +61,18 @@ def test_summary_gives_mean_and_sample_std_over_seeds_and_the_target_ratios():
     assert "| **mAP** | 0.450 ± 0.071 | 0.550 ± 0.071 | 0.600 ± 0.000 |" in table
     one = summarize({"naive": {0: _scores(0.4, {"car": 0.3})}}, ["car"])
     assert "| car | 0.300 |" in markdown(one, ["car"], "flat")          # no std from one seed
-    assert ratios(s, "flat") == ["certain / naive mAP = 1.222x (target >= 1.15x)",
-                                 "best masked (certain) / oracle mAP = 0.917x (target >= 0.90x)"]
+    assert ratios(s, "flat", ["car"]) == [
+        "certain / naive mAP = 1.222x (target >= 1.15x)",
+        "certain / oracle mAP = 0.917x (target >= 0.95x)",
+        "certain: coarsely labeled leaves / oracle AP: car 0.333x (target >= 0.90x each)",
+        "certain: classes > 0.02 AP below naive: car -0.200"]
+
+
+def test_coarse_leaves_are_the_classes_another_customer_labels_under_a_parent():
+    assert coarse_leaves(supertax.load([str(WAREHOUSE)])) == ["bottle_glass", "bottle_plastic"]
+    # driving: A labels Human (person), C labels vehicle
+    assert coarse_leaves(supertax.load([str(DRIVING)])) == [
+        "pedestrian_adult", "pedestrian_child", "car", "truck"]
 
 
 def test_scoring_both_ways_shares_one_forward_and_matches_the_predictor(taxset, tmp_path):

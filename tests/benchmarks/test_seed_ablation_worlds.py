@@ -13,10 +13,9 @@ from benchmarks.seed_ablation import RECIPES, VARIANTS, WORLDS, ensure_data, par
 from taxdet.datasets.demo import copy_taxonomies
 from taxdet.datasets.warehouse_demo import generate_warehouse, warehouse_config
 from tests.factories import TINY_SIZE
-from tests.paths import REPO
+from tests.paths import WAREHOUSE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-WAREHOUSE = REPO / "taxonomies" / "warehouse"
 
 
 def _cfg(name, tmp_path):

@@ -13,9 +13,8 @@ import taxdet.supertax as supertax
 from taxdet.datasets.warehouse_demo import generate_warehouse, leaf_labels, warehouse_config
 from taxdet.datasets.warehouse_scene import KINDS
 from taxdet.tools import make_demo_data
-from tests.paths import REPO
+from tests.paths import WAREHOUSE
 
-WAREHOUSE = REPO / "taxonomies" / "warehouse"
 TAXSET = supertax.load([WAREHOUSE])
 # written out from the YAML comments, independently of the code's ancestor walk
 CUSTOMER_NAMES = {

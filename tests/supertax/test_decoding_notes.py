@@ -9,11 +9,9 @@ from taxdet.supertax import load, validate_files
 from taxdet.supertax import validation_report as report
 from taxdet.supertax.decoding_rule import never_background, untrusted_columns
 from taxdet.supertax.validate import decoding_notes
-from tests.paths import REPO
+from tests.paths import WAREHOUSE
 from tests.supertax.test_taxonomy_certain_cells import CHILDREN_ONLY
 from tests.supertax.yamlfiles import driving_with
-
-WAREHOUSE = REPO / "taxonomies" / "warehouse"
 
 
 def test_a_parent_whose_children_customers_cover_gets_the_exhaustive_line():
