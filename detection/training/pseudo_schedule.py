@@ -21,9 +21,8 @@ import numpy as np
 
 from taxdet.detection.evaluation.groundtruth import GroundTruth
 from taxdet.detection.evaluation.threshold_fit import (
-    MIN_GT_BOXES,
     class_matches,
-    pick_threshold,
+    class_threshold,
     scored_predictions,
 )
 from taxdet.losses.loss_config import PseudoLabelConfig
@@ -49,9 +48,8 @@ def class_thresholds(truth: GroundTruth, results: list[dict], names: list[str],
         if cat not in truth.eval_ids or name not in column:
             continue
         scores, tp, n_gt = class_matches(truth, preds, cat, True)
-        if n_gt < MIN_GT_BOXES or not len(scores):
-            continue
-        fit = pick_threshold(scores, tp, n_gt, precision)
-        if fit.threshold is not None:
-            out[column[name]] = fit.threshold
+        if n_gt:
+            value, _, fallback = class_threshold(scores, tp, n_gt, precision)
+            if not fallback:                        # evaluate.py would use FALLBACK: never here
+                out[column[name]] = value
     return out
